@@ -1,0 +1,16 @@
+"""Shared test setup: no network, no wandb service unless a test asks for it."""
+
+import os
+
+import pytest
+
+# Tests never talk to the network; wandb is exercised by dedicated tests that set its mode.
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path, monkeypatch):
+    """Run every test in its own directory so runs/ and data/ never leak between tests."""
+    monkeypatch.chdir(tmp_path)
+    yield
