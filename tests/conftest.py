@@ -14,3 +14,12 @@ def _isolated_cwd(tmp_path, monkeypatch):
     """Run every test in its own directory so runs/ and data/ never leak between tests."""
     monkeypatch.chdir(tmp_path)
     yield
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def repo_root() -> str:
+    """Absolute path of the checkout (tests run from a temporary cwd)."""
+    return REPO_ROOT
