@@ -1,0 +1,17 @@
+"""Callbacks: robustness evaluation over eps, memorisation of noisy labels, run artefacts."""
+
+from benign.callbacks.coarse import CoarseLogits
+from benign.callbacks.memorization import Memorization, memorization_counts, memorization_rates
+from benign.callbacks.noise_manifest import NoiseManifest
+from benign.callbacks.robustness_eval import RobustnessEval, eps_key, validate_eps_list
+
+__all__ = [
+    "CoarseLogits",
+    "Memorization",
+    "NoiseManifest",
+    "RobustnessEval",
+    "eps_key",
+    "memorization_counts",
+    "memorization_rates",
+    "validate_eps_list",
+]

@@ -1,0 +1,205 @@
+"""The ``benign`` command: LightningCLI's ``fit|validate|test|predict`` plus run directories.
+
+``benign fit --config configs/digits/erm.yaml --data.noise_rate 0.2`` trains, writing
+``runs/<dataset>-<method>-noise<rate>-seed<s>/`` (config, checkpoints, CSV log, noise manifest,
+offline wandb run). Short names work for the data (``--data digits``) and methods
+(``--model ERM``). A user error prints one line and exits with status 2; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import Any
+
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from benign.callbacks import NoiseManifest
+from benign.cli_errors import exit_with_user_error, is_user_error
+from benign.data import DATASETS, BenignDataModule
+from benign.loggers import WANDB_MODES, build_loggers
+from benign.methods import BenignModule
+from benign.run_dir import (
+    RunLocation,
+    default_run_name,
+    latest_run_name,
+    new_run_name,
+    run_dir_of_checkpoint,
+)
+
+DEFAULT_SAVE_DIR = "runs"
+
+
+class BenignCLI(LightningCLI):
+    """LightningCLI with benign's data/method base classes, run directories and loggers."""
+
+    def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
+        self.run_location: RunLocation | None = None
+        self.created_run_dir: str | None = None
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("seed_everything_default", 0)
+        try:
+            self._init_and_run(args, run, **kwargs)
+        except BaseException:
+            self.remove_incomplete_run_dir()
+            raise
+
+    def _init_and_run(self, args: list[str] | None, run: bool, **kwargs: Any) -> None:
+        super().__init__(
+            BenignModule,
+            BenignDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            parser_kwargs={"parser_mode": "omegaconf"},
+            trainer_defaults={"default_root_dir": DEFAULT_SAVE_DIR},
+            auto_configure_optimizers=False,
+            args=args,
+            run=run,
+            **kwargs,
+        )
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+        parser.add_argument(
+            "--run_name",
+            type=str | None,
+            default=None,
+            help="Run directory name under trainer.default_root_dir (default: "
+            "<dataset>-<method>-noise<rate>-seed<s>).",
+        )
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=True,
+            help="After fit, test the final weights (logs test/acc and test/robust_acc@<eps>).",
+        )
+        parser.add_argument("--wandb.mode", type=str, default="auto", help=f"One of {WANDB_MODES}; auto = online when logged in.")
+        parser.add_argument("--wandb.project", type=str, default="benign", help="wandb project.")
+        parser.add_argument("--wandb.group", type=str | None, default=None, help="wandb group (e.g. the experiment).")
+        parser.add_argument("--wandb.tags", type=list[str] | None, default=None, help="wandb tags.")
+
+    def before_instantiate_classes(self) -> None:
+        config = self._get(self.config, "data")
+        if config is not None and config.init_args.get("noise_seed") is None:
+            # One seed fixes the run: the noisy labels follow seed_everything unless given.
+            seed = self._get(self.config, "seed_everything")
+            config.init_args.noise_seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        location = self._resolve_run_location(trainer_config)
+        self.run_location = location
+        if not os.path.exists(os.path.join(location.save_dir, location.name)):
+            self.created_run_dir = os.path.join(location.save_dir, location.name)
+        if trainer_config.get("logger") in (None, True):
+            wandb = self._get(self.config, "wandb")
+            kwargs["logger"] = build_loggers(
+                location,
+                wandb_mode=wandb.mode,
+                project=wandb.project,
+                group=wandb.group,
+                tags=wandb.tags,
+                job_type=self.subcommand or "fit",
+            )
+        callbacks = list(trainer_config.get("callbacks") or [])
+        if self.subcommand == "fit":
+            self._add_run_callbacks(callbacks, location)
+        kwargs["callbacks"] = callbacks
+        return super().instantiate_trainer(**kwargs)
+
+    def after_fit(self) -> None:
+        if self._get(self.config, "test_after_fit") and not self.trainer.interrupted:
+            self.trainer.test(self.model, datamodule=self.datamodule, verbose=True)
+
+    # -- run directory -------------------------------------------------------------------------
+    def _resolve_run_location(self, trainer_config: dict[str, Any]) -> RunLocation:
+        save_dir = trainer_config.get("default_root_dir") or DEFAULT_SAVE_DIR
+        subcommand_config = self.config.get(str(self.subcommand), self.config)
+        ckpt_path = subcommand_config.get("ckpt_path")
+        base_name = self._get(self.config, "run_name") or self._default_name()
+        if self.subcommand == "fit":
+            if ckpt_path == "last":
+                return RunLocation(save_dir, latest_run_name(save_dir, base_name) or base_name)
+            if ckpt_path and run_dir_of_checkpoint(ckpt_path):
+                run_dir = run_dir_of_checkpoint(ckpt_path)
+                return RunLocation(os.path.dirname(run_dir), os.path.basename(run_dir))
+            return RunLocation(save_dir, new_run_name(save_dir, base_name))
+        # validate / test / predict log next to the checkpoint they evaluate when it is in a run
+        run_dir = run_dir_of_checkpoint(ckpt_path) if ckpt_path and ckpt_path != "last" else None
+        if run_dir is not None:
+            return RunLocation(os.path.dirname(run_dir), os.path.basename(run_dir), str(self.subcommand))
+        return RunLocation(save_dir, new_run_name(save_dir, f"{base_name}-{self.subcommand}"))
+
+    def _default_name(self) -> str:
+        datamodule, model = self.datamodule, self.model
+        return default_run_name(
+            dataset=getattr(datamodule, "name", type(datamodule).__name__.lower()),
+            method=getattr(model, "method_name", type(model).__name__.lower()),
+            noise_rate=getattr(datamodule, "noise_rate", 0.0),
+            seed=self._get(self.config, "seed_everything"),
+            label_level=getattr(datamodule, "label_level", "fine"),
+        )
+
+    @staticmethod
+    def _add_run_callbacks(callbacks: list[Any], location: RunLocation) -> None:
+        checkpoints = [cb for cb in callbacks if isinstance(cb, ModelCheckpoint)]
+        for checkpoint in checkpoints:
+            if checkpoint.dirpath is None:
+                checkpoint.dirpath = location.checkpoint_dir
+        if not checkpoints:
+            callbacks.append(
+                ModelCheckpoint(
+                    dirpath=location.checkpoint_dir,
+                    filename="best-epoch{epoch:03d}",
+                    monitor="val/acc",
+                    mode="max",
+                    save_top_k=1,
+                    save_last=True,
+                    auto_insert_metric_name=False,
+                )
+            )
+        if not any(isinstance(cb, NoiseManifest) for cb in callbacks):
+            callbacks.append(NoiseManifest())
+
+    def remove_incomplete_run_dir(self) -> None:
+        """After a failure, delete the run directory this invocation created if it holds no
+        checkpoint: a run that never trained leaves nothing half-written behind."""
+        path = self.created_run_dir
+        if path is None or not os.path.isdir(path):
+            return
+        checkpoint_dir = os.path.join(path, "checkpoints")
+        if os.path.isdir(checkpoint_dir) and os.listdir(checkpoint_dir):
+            return
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def expand_short_names(argv: list[str]) -> list[str]:
+    """Rewrite ``--data digits`` / ``--data=digits`` into the DataModule's class path."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--data" and i + 1 < len(out) and out[i + 1] in DATASETS:
+            out[i + 1] = DATASETS[out[i + 1]]
+        elif arg.startswith("--data=") and arg.split("=", 1)[1] in DATASETS:
+            out[i] = "--data=" + DATASETS[arg.split("=", 1)[1]]
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``benign`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = expand_short_names([a for a in argv if a != "--debug"])
+    try:
+        BenignCLI(args=argv)
+    except Exception as error:
+        if debug or not is_user_error(error):
+            raise
+        exit_with_user_error(error)
+
+
+if __name__ == "__main__":
+    main()

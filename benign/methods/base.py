@@ -1,0 +1,140 @@
+"""The shared LightningModule of every training method.
+
+A method owns one backbone (built from config with the data's number of classes), an optimiser
+and an optional LR schedule from config, and torchmetrics accuracy/loss per stage. Subclasses
+only say how a training loss is computed from a batch (:meth:`BenignModule.training_loss`):
+ERM on clean inputs, Madry's adversarial training on PGD inputs, TRADES on both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from benign.errors import ConfigError
+
+#: A backbone as declared in YAML (``class_path`` + ``init_args``), called with ``num_classes``.
+BackboneFactory = Callable[[int], nn.Module]
+
+Batch = tuple[Tensor, Tensor, Tensor]
+
+
+def default_optimizer(params: Any) -> torch.optim.Optimizer:
+    """SGD with momentum, the optimiser of the paper's memorisation experiments (PAPER.md)."""
+    return torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
+
+
+class BenignModule(L.LightningModule):
+    """Base of ``ERM``, ``AdversarialTraining`` and ``TRADES``.
+
+    Args:
+        backbone: the network, e.g. ``benign.models.PreActResNet18``; it is called with
+            ``num_classes`` and must map inputs in [0, 1] to logits.
+        num_classes: number of output classes; the CLI links it from ``data.num_classes``.
+        optimizer: optimiser factory (``class_path`` of a ``torch.optim`` class); default SGD
+            lr 0.05, momentum 0.9, weight decay 5e-4.
+        lr_scheduler: optional LR-scheduler factory, stepped once per epoch.
+        channels_last: train and attack in ``torch.channels_last`` memory format.
+        compile: wrap the backbone with ``torch.compile``.
+    """
+
+    #: Short tag used in run names (``<dataset>-<method>-noise<rate>-seed<s>``).
+    method_name: ClassVar[str] = "base"
+
+    def __init__(
+        self,
+        backbone: BackboneFactory,
+        num_classes: int = 10,
+        optimizer: OptimizerCallable | None = None,
+        lr_scheduler: LRSchedulerCallable | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ConfigError(
+                f"num_classes must be >= 2, got {num_classes}: it is linked from the data module"
+            )
+        self.save_hyperparameters()
+        self.num_classes = num_classes
+        self.backbone = backbone(num_classes)
+        self.channels_last = channels_last
+        if channels_last:
+            self.backbone = self.backbone.to(memory_format=torch.channels_last)
+        self._forward_backbone: nn.Module = (
+            torch.compile(self.backbone) if compile else self.backbone  # type: ignore[assignment]
+        )
+        self.optimizer_factory = optimizer or default_optimizer
+        self.lr_scheduler_factory = lr_scheduler
+        self.metrics = nn.ModuleDict(
+            {
+                f"{stage}_{name}": metric
+                for stage in ("train", "val", "test")
+                for name, metric in (
+                    ("acc", MulticlassAccuracy(num_classes, average="micro")),
+                    ("loss", MeanMetric()),
+                )
+            }
+        )
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits of inputs in [0, 1] (the backbone normalises inside)."""
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self._forward_backbone(x)
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate representation (``backbone.forward_features``), for probes."""
+        return self.backbone.forward_features(x)
+
+    # -- training ----------------------------------------------------------------------------
+    def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Return ``(loss, logits)`` for a training batch; ``logits`` feed ``train/acc``."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        x, y, _ = batch
+        loss, logits = self.training_loss(x, y)
+        self._update_metrics("train", loss, logits, y)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate("val", batch)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluate("test", batch)
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> dict[str, Tensor]:
+        x, y, index = batch
+        logits = self(x)
+        return {"index": index, "target": y, "logits": logits, "pred": logits.argmax(1)}
+
+    def _evaluate(self, stage: str, batch: Batch) -> None:
+        x, y, _ = batch
+        logits = self(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        self._update_metrics(stage, loss, logits, y)
+
+    def _update_metrics(self, stage: str, loss: Tensor, logits: Tensor, y: Tensor) -> None:
+        acc, mean_loss = self.metrics[f"{stage}_acc"], self.metrics[f"{stage}_loss"]
+        acc(logits.detach(), y)
+        mean_loss(loss.detach(), weight=y.numel())
+        # Epoch-level only, so the keys stay exactly ``train/acc`` (no ``_step``/``_epoch`` suffix).
+        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=stage == "train")
+
+    # -- optimisation -----------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.lr_scheduler_factory is None:
+            return optimizer
+        scheduler = self.lr_scheduler_factory(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
