@@ -1,0 +1,31 @@
+"""Adversarial attacks, pure PyTorch: ``x_adv = attack(model, x, y)``.
+
+Inputs live in ``[0, 1]`` pixel space (models normalise inside) and ``eps`` is in pixel units.
+Attacks are configured without a model (``class_path: benign.attacks.PGD`` in YAML) and receive it
+at call time; every attack returns points inside the eps-ball and ``[0, 1]`` and leaves the model
+as it found it (modes, ``requires_grad``, ``.grad``, BatchNorm statistics). See
+:mod:`benign.attacks.base`.
+
+- :class:`FGSM`: Goodfellow et al. 2015; ``random_start=True`` is FGSM-RS of Wong et al. 2020.
+- :class:`PGD`: Madry et al. 2018, linf / l2, random restarts, cross-entropy or CW margin loss.
+- :class:`TRADESAttack`: the KL inner maximisation of TRADES, Zhang et al. 2019.
+- :class:`AutoAttack`: Croce & Hein 2020 via torchattacks (``pip install 'benign[autoattack]'``).
+"""
+
+from benign.attacks._projection import clamp_to_box, project
+from benign.attacks.autoattack import AutoAttack
+from benign.attacks.base import Attack, attack_mode
+from benign.attacks.fgsm import FGSM
+from benign.attacks.pgd import PGD
+from benign.attacks.trades import TRADESAttack
+
+__all__ = [
+    "FGSM",
+    "PGD",
+    "Attack",
+    "AutoAttack",
+    "TRADESAttack",
+    "attack_mode",
+    "clamp_to_box",
+    "project",
+]
