@@ -1,0 +1,160 @@
+"""The training split's labels: true, observed (possibly noisy), which are noisy, and where from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from benign.data.noise import apply_noise, default_pairs, load_label_file
+from benign.errors import ConfigError
+
+if TYPE_CHECKING:
+    from benign.data.base import BenignDataModule
+
+
+@dataclass
+class TrainingLabels:
+    """Labels of the training split, all indexed by position in the split.
+
+    Attributes:
+        source_indices: LongTensor, each point's index in the original training set.
+        true_targets: LongTensor, the clean labels at the training label level.
+        observed_targets: LongTensor, the labels trained on.
+        noisy_mask: BoolTensor, ``observed_targets != true_targets``.
+        fine_targets: LongTensor, the clean fine labels (equal to ``true_targets`` at fine level).
+    """
+
+    source_indices: Tensor
+    true_targets: Tensor
+    observed_targets: Tensor
+    noisy_mask: Tensor
+    fine_targets: Tensor
+    noise_type: str
+    noise_rate: float
+
+    def summary(self, noise_file: str | None = None) -> str:
+        """One log line, e.g. ``noise: symmetric, rate 0.20 requested, 0.200 realised (...)``."""
+        n, flipped = len(self.noisy_mask), int(self.noisy_mask.sum())
+        realised = flipped / n if n else 0.0
+        if noise_file:
+            head = f"noise: from file {noise_file}"
+        else:
+            head = f"noise: {self.noise_type}, rate {self.noise_rate:.2f} requested"
+        return f"{head}, {realised:.3f} realised ({flipped} of {n} training labels flipped)"
+
+    def manifest(self) -> dict[str, np.ndarray]:
+        """The per-point arrays of the noise manifest."""
+        n = len(self.noisy_mask)
+        return {
+            "noisy_indices": torch.nonzero(self.noisy_mask).flatten().numpy(),
+            "noisy_mask": self.noisy_mask.numpy(),
+            "true_labels": self.true_targets.numpy(),
+            "observed_labels": self.observed_targets.numpy(),
+            "fine_true_labels": self.fine_targets.numpy(),
+            "source_indices": self.source_indices.numpy(),
+            "realised_noise_rate": np.array(float(self.noisy_mask.sum()) / n if n else 0.0),
+        }
+
+    def state(self, label_level: str, num_classes: int) -> dict[str, Any]:
+        """Checkpoint state (tensors and plain values only, loadable with ``weights_only``)."""
+        return {
+            "source_indices": self.source_indices.clone(),
+            "observed_targets": self.observed_targets.clone(),
+            "noisy_mask": self.noisy_mask.clone(),
+            "label_level": label_level,
+            "num_classes": num_classes,
+            "noise_type": self.noise_type,
+            "noise_rate": self.noise_rate,
+        }
+
+    @classmethod
+    def from_state(
+        cls, state: dict[str, Any], module: BenignDataModule, fine_labels: np.ndarray
+    ) -> TrainingLabels:
+        """Rebuild from :meth:`state`, checking it fits ``module``'s dataset and label level."""
+        if (
+            state.get("num_classes") != module.num_classes
+            or state.get("label_level") != module.label_level
+        ):
+            raise ConfigError(
+                f"the checkpoint's labels are {state.get('label_level')} with "
+                f"{state.get('num_classes')} classes but this run uses {module.label_level} with "
+                f"{module.num_classes}: resume with the same --data.label_level and coarse_map"
+            )
+        sources = torch.as_tensor(state["source_indices"], dtype=torch.long)
+        observed = torch.as_tensor(state["observed_targets"], dtype=torch.long)
+        if len(sources) != len(observed) or (
+            len(sources) and int(sources.max()) >= len(fine_labels)
+        ):
+            raise ConfigError(
+                f"the checkpoint's training split does not fit {module.name} in {module.data_dir}: "
+                "resume on the same dataset files"
+            )
+        fine = torch.as_tensor(fine_labels[sources.numpy()], dtype=torch.long)
+        true = module._to_level(fine.numpy())
+        return cls(
+            sources,
+            true,
+            observed,
+            observed != true,
+            fine,
+            str(state.get("noise_type", module.noise_type)),
+            float(state.get("noise_rate", module.noise_rate)),
+        )
+
+
+def build_training_labels(
+    module: BenignDataModule, fine_labels: np.ndarray, sources: np.ndarray
+) -> TrainingLabels:
+    """Draw the observed labels of the training points ``sources`` as ``module`` configures."""
+    fine = np.asarray(fine_labels, dtype=np.int64)[sources]
+    true = module._to_level(fine).numpy()
+    if module.noise_file is not None:
+        observed = module._to_level(_file_labels(module, len(fine_labels), sources)).numpy()
+    else:
+        if module.label_level == "fine" and module.asymmetric_pairs is not None:
+            pairs = module.asymmetric_pairs
+        else:
+            pairs = default_pairs(module.num_classes)
+        observed = apply_noise(
+            true,
+            module.num_classes,
+            module.noise_type,
+            module.noise_rate,
+            module.noise_seed,
+            pairs=pairs,
+            classes=module.noise_classes,
+        )
+    true_t, observed_t = torch.from_numpy(true), torch.from_numpy(observed)
+    return TrainingLabels(
+        source_indices=torch.from_numpy(np.asarray(sources, dtype=np.int64)),
+        true_targets=true_t,
+        observed_targets=observed_t,
+        noisy_mask=observed_t != true_t,
+        fine_targets=torch.from_numpy(fine),
+        noise_type="file" if module.noise_file else module.noise_type,
+        noise_rate=module.noise_rate,
+    )
+
+
+def _file_labels(module: BenignDataModule, n_original: int, sources: np.ndarray) -> np.ndarray:
+    """Fine labels from ``noise_file``, for the original training set or for the split."""
+    labels = load_label_file(module.noise_file)
+    if len(labels) == n_original:
+        labels = labels[sources]
+    elif len(labels) != len(sources):
+        raise ConfigError(
+            f"noise_file {module.noise_file} has {len(labels)} labels but {module.name} has "
+            f"{n_original} training points ({len(sources)} in the training split): write one "
+            "label per training point"
+        )
+    if len(labels) and not 0 <= labels.min() <= labels.max() < module.fine_num_classes:
+        raise ConfigError(
+            f"noise_file {module.noise_file} holds labels outside 0..{module.fine_num_classes - 1}: "
+            "write fine class indices"
+        )
+    return labels
