@@ -4,21 +4,32 @@
 """
 
 from benign.data.base import BenignDataModule, RawSplits
+from benign.data.cifar import CIFAR10DataModule, CIFAR100DataModule
 from benign.data.datasets import IndexedTensorDataset, RandomCropFlip, collate_batch
 from benign.data.digits import DigitsDataModule
 from benign.data.loaders import eval_loader
+from benign.data.mnist import MNISTDataModule
+from benign.data.synthetic import SyntheticDataModule
 
 DATASETS: dict[str, str] = {
     "digits": "benign.data.DigitsDataModule",
+    "mnist": "benign.data.MNISTDataModule",
+    "cifar10": "benign.data.CIFAR10DataModule",
+    "cifar100": "benign.data.CIFAR100DataModule",
+    "synthetic": "benign.data.SyntheticDataModule",
 }
 
 __all__ = [
     "DATASETS",
     "BenignDataModule",
+    "CIFAR10DataModule",
+    "CIFAR100DataModule",
     "DigitsDataModule",
     "IndexedTensorDataset",
+    "MNISTDataModule",
     "RandomCropFlip",
     "RawSplits",
+    "SyntheticDataModule",
     "collate_batch",
     "eval_loader",
 ]

@@ -35,6 +35,12 @@ from benign.errors import ConfigError
 log = logging.getLogger("benign.data")
 
 
+def error_reason(err: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), for one-line errors."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 class RawSplits(NamedTuple):
     """A dataset's original train/test arrays: images ``[N, ...]`` and fine labels ``[N]``."""
 

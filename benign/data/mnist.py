@@ -1,0 +1,101 @@
+"""MNIST through torchvision's own reader (raw IDX files under ``data_dir/MNIST/raw``).
+
+:class:`MNISTDataModule` is written for torchvision's whole MNIST family: a sibling such as
+Fashion-MNIST only sets ``torchvision_class``, names, presets and statistics.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torchvision
+
+from benign.data.base import BenignDataModule, RawSplits, error_reason
+from benign.data.coarse import halves_map, halves_names
+from benign.data.digits import DIGIT_CLASSES, MNIST_ASYMMETRIC_PAIRS
+from benign.errors import DataNotFoundError
+
+
+class MNISTDataModule(BenignDataModule):
+    """MNIST: 60,000 training and 10,000 test images of 28x28 handwritten digits.
+
+    Read with ``torchvision.datasets.MNIST(root=data_dir)`` from ``data_dir/MNIST/raw``
+    (``train-images-idx3-ubyte`` etc., uncompressed), kept as uint8 ``[N, 1, 28, 28]`` and
+    scaled to [0, 1] a batch at a time. No augmentation. Coarse presets: ``halves`` (0-4 vs 5-9,
+    default). Takes the base class's arguments.
+    """
+
+    name: ClassVar[str] = "mnist"
+    display_name: ClassVar[str] = "MNIST"
+    torchvision_class: ClassVar[type] = torchvision.datasets.MNIST
+    fine_classes: ClassVar[tuple[str, ...]] = DIGIT_CLASSES
+    image_shape: ClassVar[tuple[int, ...]] = (1, 28, 28)
+    train_size: ClassVar[int | None] = 60_000
+    coarse_map_presets: ClassVar[dict[str, list[int]]] = {"halves": halves_map(10)}
+    coarse_class_names_presets: ClassVar[dict[str, list[str]]] = {"halves": halves_names(10)}
+    default_coarse_map: ClassVar[str] = "halves"
+    asymmetric_pairs: ClassVar[dict[int, int] | None] = MNIST_ASYMMETRIC_PAIRS
+    mean: ClassVar[tuple[float, ...] | None] = (0.1307,)
+    std: ClassVar[tuple[float, ...] | None] = (0.3081,)
+
+    @property
+    def raw_folder(self) -> str:
+        """Where torchvision looks for the raw IDX files."""
+        return os.path.join(self.data_dir, self.torchvision_class.__name__, "raw")
+
+    def raw_files(self) -> list[str]:
+        """Paths of the four uncompressed IDX files torchvision reads."""
+        names = [
+            os.path.splitext(os.path.basename(url))[0]
+            for url, _ in self.torchvision_class.resources
+        ]
+        return [os.path.join(self.raw_folder, name) for name in names]
+
+    def _missing_message(self) -> str:
+        return (
+            f"{self.display_name} not found in {self.raw_folder}: put torchvision's raw IDX files "
+            f"({', '.join(os.path.basename(p) for p in self.raw_files())}) there, or pass "
+            "--data.download true (needs internet)"
+        )
+
+    def _check_files(self) -> None:
+        if all(os.path.isfile(path) for path in self.raw_files()):
+            return
+        if self.download:
+            raise DataNotFoundError(
+                f"{self.display_name} not found in {self.raw_folder}: download=True fetches it in "
+                "prepare_data(), which must run before setup()"
+            )
+        raise DataNotFoundError(self._missing_message())
+
+    def _download(self) -> None:
+        try:
+            self.torchvision_class(root=self.data_dir, train=True, download=True)
+        except Exception as err:  # network errors come in many types
+            raise DataNotFoundError(
+                f"could not download {self.display_name} into {self.data_dir} ({error_reason(err)}): "
+                f"put the raw IDX files in {self.raw_folder} by hand"
+            ) from None
+
+    def _read_split(self, train: bool) -> tuple[torch.Tensor, np.ndarray]:
+        try:
+            dataset = self.torchvision_class(root=self.data_dir, train=train, download=False)
+        except RuntimeError as err:
+            if "not found" in str(err).lower():
+                raise DataNotFoundError(self._missing_message()) from None
+            raise
+        except (AssertionError, ValueError, OSError, KeyError) as err:
+            raise DataNotFoundError(
+                f"{self.display_name} files in {self.raw_folder} could not be read ({error_reason(err)}): "
+                "replace them with torchvision's raw IDX files, or pass --data.download true"
+            ) from None
+        images = torch.as_tensor(dataset.data, dtype=torch.uint8).unsqueeze(1).contiguous()
+        return images, np.asarray(dataset.targets, dtype=np.int64)
+
+    def _load_raw(self) -> RawSplits:
+        train_images, train_labels = self._read_split(train=True)
+        test_images, test_labels = self._read_split(train=False)
+        return RawSplits(train_images, train_labels, test_images, test_labels)
