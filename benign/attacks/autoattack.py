@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import numbers
 from types import ModuleType
 
@@ -37,16 +38,32 @@ def _torchattacks() -> ModuleType:
 
 
 class _AsImages(nn.Module):
-    """Presents a model of non-image inputs ``[B, *shape]`` as one of ``[B, 1, 1, prod(shape)]``:
-    torchattacks' AutoAttack assumes 4-d image batches."""
+    """Presents a model of inputs ``[B, *shape]`` as a model of square one-channel images.
+
+    torchattacks' AutoAttack assumes 4-d image batches, and its l2 Square attack needs images of at
+    least 5x5 pixels. The ``D`` input coordinates fill the first ``D`` pixels of a ``side x side``
+    image (``side = max(5, ceil(sqrt(D)))``); the remaining pixels are ignored by the model, so the
+    budget an attack spends on them is wasted, never harmful, and they are dropped afterwards.
+    """
 
     def __init__(self, model: nn.Module, shape: torch.Size) -> None:
         super().__init__()
         self.model = model
         self.shape = tuple(shape)
+        self.numel = math.prod(self.shape)
+        self.side = max(5, math.isqrt(self.numel - 1) + 1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model(x.reshape((x.shape[0],) + self.shape))
+    def embed(self, x: Tensor) -> Tensor:
+        flat = x.reshape(x.shape[0], -1)
+        pad = x.new_zeros(x.shape[0], self.side * self.side - self.numel)
+        return torch.cat([flat, pad], dim=1).view(x.shape[0], 1, self.side, self.side)
+
+    def unembed(self, images: Tensor) -> Tensor:
+        flat = images.reshape(images.shape[0], -1)[:, : self.numel]
+        return flat.reshape((images.shape[0],) + self.shape)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.model(self.unembed(images))
 
 
 class AutoAttack(Attack):
@@ -80,7 +97,7 @@ class AutoAttack(Attack):
         seed: int = 0,
     ) -> None:
         super().__init__(eps, norm=norm, model_mode="eval")
-        name = type(self).__name__
+        name = self._name
         self.version = check_choice(name, "version", version, VERSIONS)
         if n_classes is not None and (
             not isinstance(n_classes, numbers.Integral) or isinstance(n_classes, bool)
@@ -116,8 +133,11 @@ class AutoAttack(Attack):
             with torch.no_grad():
                 n_classes = int(model(x[:1]).shape[1])
             self._check_classes(n_classes)
-        images = x if x.dim() == 4 else x.reshape(x.shape[0], 1, 1, -1)
-        target = model if x.dim() == 4 else _AsImages(model, x.shape[1:])
+        if x.dim() == 4 and min(x.shape[2:]) >= 5:
+            target, images = model, x
+        else:
+            target = _AsImages(model, x.shape[1:])
+            images = target.embed(x)
         # torchattacks puts the model back in train mode after the attack if it found it training.
         target.eval()
         attack = torchattacks.AutoAttack(
@@ -132,5 +152,7 @@ class AutoAttack(Attack):
         devices = [x.device] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             x_adv = attack(images, y)
-        x_adv = x_adv.detach().reshape(x.shape).to(dtype=x.dtype)
+        if isinstance(target, _AsImages):
+            x_adv = target.unembed(x_adv)
+        x_adv = x_adv.detach().to(dtype=x.dtype)
         return feasible(x, x_adv, self.eps, self.norm)

@@ -81,6 +81,14 @@ def input_gradient(loss: Tensor, x: Tensor) -> Tensor:
     return torch.zeros_like(x) if grad is None else grad
 
 
+def attack_class(attack: object) -> type:
+    """The class a user named for ``attack``, skipping jsonargparse's ``lazy_instance`` wrappers."""
+    for cls in type(attack).__mro__:
+        if issubclass(cls, Attack) and not cls.__name__.startswith("LazyInstance_"):
+            return cls
+    return type(attack)
+
+
 class Attack(abc.ABC):
     """Base class of every attack: ``x_adv = attack(model, x, y)``.
 
@@ -98,10 +106,14 @@ class Attack(abc.ABC):
     _step_attrs: tuple[str, ...] = ()
 
     def __init__(self, eps: float, norm: str = "linf", model_mode: str = "eval") -> None:
-        name = type(self).__name__
+        name = self._name
         self.eps = check_eps(name, eps)
         self.norm = check_choice(name, "norm", norm, NORMS)
         self.model_mode = check_choice(name, "model_mode", model_mode, MODEL_MODES)
+
+    @property
+    def _name(self) -> str:
+        return attack_class(self).__name__
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         """Return adversarial inputs for ``model`` at ``(x, y)``, detached, shaped like ``x``."""
@@ -139,7 +151,7 @@ class Attack(abc.ABC):
         ``with_eps(0)`` gives an attack that returns its input unchanged.
         """
         new = copy.copy(self)
-        new.eps = check_eps(type(self).__name__, eps)
+        new.eps = check_eps(self._name, eps)
         for attr in self._step_attrs:
             value = getattr(self, attr, None)
             if value is None:
@@ -148,17 +160,18 @@ class Attack(abc.ABC):
                 setattr(new, attr, value * new.eps / self.eps)
             elif self.eps == 0 and new.eps > 0:
                 warnings.warn(
-                    f"{type(self).__name__}.with_eps({eps}) from eps=0 cannot rescale "
+                    f"{self._name}.with_eps({eps}) from eps=0 cannot rescale "
                     f"{attr}={value}; keeping it unchanged",
                     stacklevel=2,
                 )
         return new
 
     def __repr__(self) -> str:
-        params = inspect.signature(type(self).__init__).parameters
+        cls = attack_class(self)
+        params = inspect.signature(cls.__init__).parameters
         args = ", ".join(
             f"{name}={getattr(self, name)!r}"
             for name in params
             if name != "self" and hasattr(self, name)
         )
-        return f"{type(self).__name__}({args})"
+        return f"{cls.__name__}({args})"

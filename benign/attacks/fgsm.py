@@ -49,7 +49,7 @@ class FGSM(Attack):
         model_mode: str = "eval",
     ) -> None:
         super().__init__(eps, norm=norm, model_mode=model_mode)
-        name = type(self).__name__
+        name = self._name
         self.random_start = check_bool(name, "random_start", random_start)
         self.step_size = check_step_size(name, step_size)
 

@@ -70,7 +70,7 @@ class PGD(Attack):
         model_mode: str = "eval",
     ) -> None:
         super().__init__(eps, norm=norm, model_mode=model_mode)
-        name = type(self).__name__
+        name = self._name
         self.step_size = check_step_size(name, step_size)
         self.steps = check_steps(name, steps)
         self.random_start = check_bool(name, "random_start", random_start)

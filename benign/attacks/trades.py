@@ -52,7 +52,7 @@ class TRADESAttack(Attack):
         model_mode: str = "eval",
     ) -> None:
         super().__init__(eps, norm=norm, model_mode=model_mode)
-        name = type(self).__name__
+        name = self._name
         self.step_size = check_step_size(name, step_size)
         self.steps = check_steps(name, steps)
         self.init_std = check_nonnegative(name, "init_std", init_std)
