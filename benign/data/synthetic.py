@@ -30,6 +30,13 @@ def _distances(points: np.ndarray, point: np.ndarray, norm: str) -> np.ndarray:
     return diff.max(axis=1) if norm == "linf" else np.sqrt((diff**2).sum(axis=1))
 
 
+def _no_room(num_centres: int, dim: int, gap: float) -> ConfigError:
+    return ConfigError(
+        f"cannot place {num_centres} centres {SEPARATION:g}*rho = {gap:g} apart in "
+        f"[rho, 1-rho]^{dim}: lower --data.num_centres or --data.rho, or raise --data.dim"
+    )
+
+
 def place_centres(
     num_centres: int, dim: int, rho: float, norm: str, rng: np.random.Generator
 ) -> np.ndarray:
@@ -40,19 +47,19 @@ def place_centres(
     ``>= 4 * rho``. Raises ``ConfigError`` when not even the grid has room.
     """
     low, high, gap = rho, 1.0 - rho, SEPARATION * rho
+    per_axis = int(math.floor((high - low) / gap + 1e-9)) + 1
+    grid_fits = per_axis**dim >= num_centres
+    if not grid_fits and norm == "linf":  # the grid is the densest linf packing: give up now
+        raise _no_room(num_centres, dim, gap)
     kept = np.zeros((0, dim))
-    for _ in range(200 * num_centres):
+    for _ in range(20 * num_centres + 1000):
         candidate = rng.uniform(low, high, dim)
         if len(kept) == 0 or _distances(kept, candidate, norm).min() >= gap:
             kept = np.vstack([kept, candidate])
             if len(kept) == num_centres:
                 return kept
-    per_axis = int(math.floor((high - low) / gap + 1e-9)) + 1
-    if per_axis**dim < num_centres:
-        raise ConfigError(
-            f"cannot place {num_centres} centres {SEPARATION:g}*rho = {gap:g} apart in "
-            f"[rho, 1-rho]^{dim}: lower --data.num_centres or --data.rho, or raise --data.dim"
-        )
+    if not grid_fits:
+        raise _no_room(num_centres, dim, gap)
     spacing = (high - low) / (per_axis - 1) if per_axis > 1 else 0.0
     sites: set[tuple[int, ...]] = set()
     while len(sites) < num_centres:
