@@ -20,15 +20,14 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from benign.data import options
 from benign.data.coarse import resolve_coarse_map
-from benign.data.datasets import IndexedTensorDataset, collate_batch
+from benign.data.datasets import IndexedTensorDataset
 from benign.data.labels import TrainingLabels, build_training_labels
-from benign.data.noise import save_manifest
+from benign.data.loaders import SplitLoadersMixin
+from benign.data.manifest import NoiseStateMixin
 from benign.data.splits import resolve_count, split_rng, stratified_split
 from benign.errors import ConfigError
 
@@ -50,7 +49,7 @@ class RawSplits(NamedTuple):
     test_labels: np.ndarray
 
 
-class BenignDataModule(L.LightningDataModule):
+class BenignDataModule(SplitLoadersMixin, NoiseStateMixin, L.LightningDataModule):
     """Base of every benign DataModule: clean / noisy / coarse / fine labels on any dataset.
 
     Args:
@@ -273,8 +272,12 @@ class BenignDataModule(L.LightningDataModule):
             self._apply_state(pending, computed_sources=pool)
         else:
             self._set_labels(build_training_labels(self, labels, pool))
-        if rank_zero_only.rank == 0:
-            log.info(self._labels.summary(self.noise_file))
+        self._log_noise(" [restored from checkpoint]" if pending else "")
+
+    def _log_noise(self, suffix: str = "") -> None:
+        """The one ``noise: ...`` info line (rank zero only)."""
+        if rank_zero_only.rank == 0 and self._labels is not None:
+            log.info(self._labels.summary(self.noise_file) + suffix)
 
     def _split_sizes(self, n_total: int) -> tuple[int, int | None]:
         """Sizes of the validation hold-out and of ``train_subset`` (None: the whole pool)."""
@@ -304,101 +307,3 @@ class BenignDataModule(L.LightningDataModule):
         else:
             for dataset in (self.train_dataset, self.train_eval_dataset):
                 dataset.images, dataset.targets = images, labels.observed_targets
-
-    # -- loaders ----------------------------------------------------------------------------
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled batches ``(x, y_observed, index)`` of the training split."""
-        dataset = self.train_dataset
-        if dataset is None:
-            raise RuntimeError("call setup('fit') before train_dataloader()")
-        # A trailing batch of one point breaks BatchNorm in train mode: drop it (reshuffled each epoch).
-        drop_last = len(dataset) > self.batch_size and len(dataset) % self.batch_size == 1
-        return self._loader(dataset, self.batch_size, shuffle=True, drop_last=drop_last)
-
-    def val_dataloader(self) -> DataLoader:
-        """The clean validation split, each point once (sharded over DDP ranks)."""
-        return self._eval_loader(self.val_dataset, "val")
-
-    def test_dataloader(self) -> DataLoader:
-        """The clean test split, each point once (sharded over DDP ranks)."""
-        return self._eval_loader(self.test_dataset, "test")
-
-    def predict_dataloader(self) -> DataLoader:
-        """Same as :meth:`test_dataloader`."""
-        return self._eval_loader(self.test_dataset, "test")
-
-    def _eval_loader(self, dataset: IndexedTensorDataset | None, split: str) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"call setup() before the {split} dataloader")
-        sampler = None
-        trainer = self.trainer
-        if trainer is not None and trainer.world_size > 1:
-            sampler = UnrepeatedDistributedSampler(
-                dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
-            )
-        return self._loader(dataset, self.eval_batch_size, shuffle=False, sampler=sampler)
-
-    def _loader(self, dataset: IndexedTensorDataset, batch_size: int, **kwargs: Any) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=collate_batch,
-            **kwargs,
-        )
-
-    # -- manifest and checkpoint state -------------------------------------------------------
-    def noise_manifest(self) -> dict[str, np.ndarray]:
-        """Everything needed to audit or reproduce the training labels, as numpy arrays."""
-        labels = self._require_labels()
-        subset = "" if self.train_subset is None else str(self.train_subset)
-        return {
-            **labels.manifest(),
-            "dataset": np.array(self.name),
-            "noise_seed": np.array(self.noise_seed),
-            "noise_rate": np.array(self.noise_rate),
-            "noise_type": np.array("file" if self.noise_file else self.noise_type),
-            "noise_file": np.array(self.noise_file or ""),
-            "noise_classes": np.asarray(self.noise_classes, dtype=np.int64),
-            "label_level": np.array(self.label_level),
-            "num_classes": np.array(self.num_classes),
-            "class_names": np.array(self.label_names),
-            "coarse_map": self._coarse.copy(),
-            "coarse_map_name": np.array(self.coarse_map_name),
-            "train_subset": np.array(subset),
-            "val_split": np.array(float(self.val_split)),
-            "split_seed": np.array(self.split_seed),
-        }
-
-    def save_noise_manifest(self, path: str) -> None:
-        """Write :meth:`noise_manifest` to ``path`` (``noise.npz``) atomically."""
-        save_manifest(path, self.noise_manifest())
-
-    def state_dict(self) -> dict[str, Any]:
-        """The training split and its observed labels, so a resumed run never redraws noise."""
-        if self._labels is None:
-            return dict(self._pending_state or {})
-        return self._labels.state(self.label_level, self.num_classes)
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the saved training labels (now if set up, else at the next ``setup``)."""
-        if not state_dict:
-            return
-        if self._labels is None:
-            self._pending_state = dict(state_dict)
-        else:
-            self._apply_state(state_dict, computed_sources=self._labels.source_indices.numpy())
-
-    def _apply_state(self, state: dict[str, Any], computed_sources: np.ndarray) -> None:
-        assert self._raw is not None
-        restored = TrainingLabels.from_state(state, self, np.asarray(self._raw.train_labels))
-        if not np.array_equal(restored.source_indices.numpy(), computed_sources):
-            warnings.warn(
-                "the checkpoint's training split differs from the one this configuration draws "
-                "(another split_seed, val_split or train_subset?): using the checkpoint's points "
-                "and labels",
-                stacklevel=2,
-            )
-        self._set_labels(restored)

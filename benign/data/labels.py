@@ -64,6 +64,7 @@ class TrainingLabels:
         return {
             "source_indices": self.source_indices.clone(),
             "observed_targets": self.observed_targets.clone(),
+            "true_targets": self.true_targets.clone(),
             "noisy_mask": self.noisy_mask.clone(),
             "label_level": label_level,
             "num_classes": num_classes,

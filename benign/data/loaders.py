@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from benign.data.datasets import collate_batch
+from benign.data.datasets import IndexedTensorDataset, collate_batch
 
 
 class IndexSampler(Sampler[int]):
@@ -65,3 +67,63 @@ def eval_loader(
         collate_fn=collate_batch,
         pin_memory=torch.cuda.is_available(),
     )
+
+
+class SplitLoadersMixin:
+    """The DataModule's ``*_dataloader`` hooks over its ``train/val/test_dataset`` splits.
+
+    Expects ``train_dataset``, ``val_dataset``, ``test_dataset``, ``batch_size``,
+    ``eval_batch_size``, ``num_workers``, ``pin_memory`` and Lightning's ``trainer``.
+    """
+
+    train_dataset: IndexedTensorDataset | None
+    val_dataset: IndexedTensorDataset | None
+    test_dataset: IndexedTensorDataset | None
+    batch_size: int
+    eval_batch_size: int
+    num_workers: int
+    pin_memory: bool
+    trainer: Any
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled batches ``(x, y_observed, index)`` of the training split."""
+        dataset = self.train_dataset
+        if dataset is None:
+            raise RuntimeError("call setup('fit') before train_dataloader()")
+        # A trailing batch of one point breaks BatchNorm in train mode: drop it (reshuffled each epoch).
+        drop_last = len(dataset) > self.batch_size and len(dataset) % self.batch_size == 1
+        return self._loader(dataset, self.batch_size, shuffle=True, drop_last=drop_last)
+
+    def val_dataloader(self) -> DataLoader:
+        """The clean validation split, each point once (sharded over DDP ranks)."""
+        return self._eval_loader(self.val_dataset, "val")
+
+    def test_dataloader(self) -> DataLoader:
+        """The clean test split, each point once (sharded over DDP ranks)."""
+        return self._eval_loader(self.test_dataset, "test")
+
+    def predict_dataloader(self) -> DataLoader:
+        """Same as :meth:`test_dataloader`."""
+        return self._eval_loader(self.test_dataset, "test")
+
+    def _eval_loader(self, dataset: IndexedTensorDataset | None, split: str) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"call setup() before the {split} dataloader")
+        sampler = None
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            sampler = UnrepeatedDistributedSampler(
+                dataset, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+            )
+        return self._loader(dataset, self.eval_batch_size, shuffle=False, sampler=sampler)
+
+    def _loader(self, dataset: IndexedTensorDataset, batch_size: int, **kwargs: Any) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=collate_batch,
+            **kwargs,
+        )

@@ -178,21 +178,3 @@ def load_label_file(path: str | os.PathLike) -> np.ndarray:
             f"of shape {labels.shape}"
         )
     return labels.astype(np.int64)
-
-
-def save_manifest(path: str | os.PathLike, manifest: Mapping[str, np.ndarray]) -> None:
-    """Write ``manifest`` as an ``.npz`` atomically (temporary file, then ``os.replace``).
-
-    A crash never leaves a half-written file under ``path``; every array is stored without
-    pickling, so ``np.load(path)`` reads it with the default ``allow_pickle=False``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **{k: np.asarray(v) for k, v in manifest.items()})
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from benign.data import DigitsDataModule
+from benign.errors import ConfigError
 
 
 def build(**kwargs) -> DigitsDataModule:
@@ -191,3 +192,20 @@ def test_noise_file_labels(tmp_path) -> None:
     full[dm.train_source_indices.numpy()] = given
     np.save(path, full)
     assert torch.equal(build(noise_file=str(path)).observed_targets, noisy.observed_targets)
+
+
+@pytest.mark.parametrize("change", [{"split_seed": 1}, {"val_split": 0.2}, {"train_subset": 500}])
+def test_restoring_onto_another_split_is_refused(change: dict) -> None:
+    other = DigitsDataModule(noise_rate=0.2, **change)
+    other.load_state_dict(build(noise_rate=0.2).state_dict())
+    with pytest.raises(ConfigError) as err:
+        other.setup("fit")
+    assert "resume with the same data files, --data.split_seed" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_restoring_another_label_level_is_refused() -> None:
+    coarse = DigitsDataModule(label_level="coarse")
+    coarse.load_state_dict(build().state_dict())
+    with pytest.raises(ConfigError, match="resume with the same --data.label_level"):
+        coarse.setup("fit")

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from benign.data.manifest import save_manifest
 from benign.data.noise import (
     apply_noise,
     asymmetric_noise,
     class_subset_noise,
     load_label_file,
-    save_manifest,
     symmetric_noise,
 )
 from benign.errors import ConfigError
