@@ -86,8 +86,10 @@ def ascent_direction(grad: Tensor, norm: str) -> Tensor:
     """The steepest-ascent direction of unit ``norm`` for a gradient ``grad``.
 
     linf: ``sign(grad)`` (FGSM, Goodfellow et al. 2015). l2: ``grad / ||grad||_2`` per example.
-    A zero gradient gives a zero direction (the attack stays put instead of producing NaNs).
+    A zero gradient gives a zero direction, and non-finite entries (a model with NaN/inf input
+    gradients) count as zero, so the attack stays put instead of returning NaNs outside the box.
     """
+    grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
     if norm == "linf":
         return grad.sign()
     if norm == "l2":

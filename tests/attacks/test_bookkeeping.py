@@ -190,3 +190,28 @@ def test_eps_zero_returns_a_copy_without_running_the_model():
         x_adv = attack.with_eps(0.0)(model, x, torch.zeros(3).long())
         assert torch.equal(x_adv, x) and x_adv.data_ptr() != x.data_ptr()
     assert not model[3].seen
+
+
+class NaNGradient(nn.Module):
+    """Finite logits whose input gradient is NaN or inf (sqrt at 0 and a 0 * inf product)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(16, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.flatten(1)
+        return self.linear(torch.sqrt(flat * 0.0)) + flat.sum(1, keepdim=True) * 0.0
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_non_finite_input_gradients_leave_a_valid_output(norm):
+    x, y = torch.rand(4, 1, 4, 4), torch.tensor([0, 1, 2, 0])
+    for attack in [
+        PGD(0.1, norm=norm, steps=3),
+        FGSM(0.1, norm=norm),
+        TRADESAttack(0.1, norm=norm),
+    ]:
+        x_adv = attack(NaNGradient(), x, y)
+        assert torch.isfinite(x_adv).all()
+        assert 0 <= x_adv.min() and x_adv.max() <= 1
