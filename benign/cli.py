@@ -9,6 +9,7 @@ traceback instead.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -19,7 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from benign.callbacks import NoiseManifest
-from benign.cli_errors import exit_with_user_error, is_user_error
+from benign.cli_errors import CHOICES, BenignArgumentParser, exit_with_user_error, is_user_error
 from benign.data import DATASETS, BenignDataModule
 from benign.loggers import WANDB_MODES, build_loggers
 from benign.methods import BenignModule
@@ -32,6 +33,7 @@ from benign.run_dir import (
 )
 
 DEFAULT_SAVE_DIR = "runs"
+CHOICES.update(data=", ".join(DATASETS), model="ERM, AdversarialTraining, TRADES")
 
 
 class BenignCLI(LightningCLI):
@@ -55,6 +57,7 @@ class BenignCLI(LightningCLI):
             subclass_mode_model=True,
             subclass_mode_data=True,
             parser_kwargs={"parser_mode": "omegaconf"},
+            parser_class=BenignArgumentParser,
             trainer_defaults={"default_root_dir": DEFAULT_SAVE_DIR},
             auto_configure_optimizers=False,
             args=args,
@@ -193,12 +196,28 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = expand_short_names([a for a in argv if a != "--debug"])
+    # LightningCLI reads sys.argv itself; DDP's launcher re-runs it in the other processes.
+    sys.argv = sys.argv[:1] + argv
+    _show_info_lines()
     try:
-        BenignCLI(args=argv)
+        BenignCLI()
     except Exception as error:
         if debug or not is_user_error(error):
             raise
         exit_with_user_error(error)
+
+
+def _show_info_lines() -> None:
+    """Print benign's INFO messages (e.g. the realised noise rate) on stderr, once."""
+    logger = logging.getLogger("benign")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("benign: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    # The seed is in the run name and config.yaml; its log line would precede every error.
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

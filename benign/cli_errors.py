@@ -2,12 +2,63 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 from typing import NoReturn
 
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.cli import LightningArgumentParser
 
 from benign.errors import BenignError
+
+
+class CommandLineError(BenignError, argparse.ArgumentError):
+    """A parse error of the command line or a config file, condensed to one line."""
+
+    def __init__(self, message: str) -> None:
+        argparse.ArgumentError.__init__(self, None, message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BenignArgumentParser(LightningArgumentParser):
+    """LightningCLI's parser, raising :class:`CommandLineError` instead of printing usage."""
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        raise CommandLineError(condense_parser_message(message)) from ex
+
+
+#: What ``--data`` / ``--model`` accept besides a class path, for the error message.
+CHOICES: dict[str, str] = {}
+
+
+def condense_parser_message(message: str) -> str:
+    """Turn jsonargparse's nested, multi-line message into one line that names the fix."""
+    text = str(message)
+    key_match = re.search(r'Parser key "([^"]+)"', text)
+    key = key_match.group(1) if key_match else None
+    given = re.search(r"^\s*Given value: (.*)$", text, re.M)
+    option = re.search(r"Option '([^']+)' is not accepted", text)
+    if option:
+        nested = re.search(r"NestedArg\(key='([^']+)'", text)
+        name = f"{key}.{nested.group(1) if nested else option.group(1)}" if key else option.group(1)
+        where = key.split(".")[0] if key else "model"
+        return f"unknown option --{name}: check its spelling (`benign fit --{where}.help CLASS` lists the valid keys)"
+    import_path = re.search(r"Expected a dot import path string: (\S+)", text)
+    if import_path and key:
+        choices = CHOICES.get(key)
+        hint = f"use one of {choices} or a class path" if choices else "give an importable class path"
+        return f"unknown --{key} {import_path.group(1)!r}: {hint}"
+    if text.startswith("unrecognized arguments"):
+        return f"{text.strip()}: check the spelling (`benign fit --help` lists the options)"
+    if key and given:
+        expected = re.findall(r"Expected a <class '(\w+)'>", text)
+        wanted = " or ".join(e.replace("NoneType", "null") for e in dict.fromkeys(expected)) or "another value"
+        return f"invalid value for --{key}: {given.group(1)} (expected {wanted})"
+    lines = [line.strip(" -") for line in text.splitlines() if line.strip(" -")]
+    return "; ".join(lines) if lines else "invalid arguments"
 
 
 def _chain(error: BaseException) -> list[BaseException]:
