@@ -109,7 +109,8 @@ class BenignCLI(LightningCLI):
                 job_type=self.subcommand or "fit",
             )
         callbacks = list(trainer_config.get("callbacks") or [])
-        if self.subcommand == "fit":
+        # fast_dev_run writes nothing (Lightning would still save last.ckpt at train end).
+        if self.subcommand == "fit" and not trainer_config.get("fast_dev_run"):
             self._add_run_callbacks(callbacks, location)
         kwargs["callbacks"] = callbacks
         return super().instantiate_trainer(**kwargs)
@@ -166,7 +167,7 @@ class BenignCLI(LightningCLI):
                 )
             )
         if not any(isinstance(cb, NoiseManifest) for cb in callbacks):
-            callbacks.append(NoiseManifest())
+            callbacks.append(NoiseManifest(dirpath=location.path))
 
     def remove_incomplete_run_dir(self) -> None:
         """After a failure, delete the run directory this invocation created if it holds no
@@ -191,11 +192,30 @@ def expand_short_names(argv: list[str]) -> list[str]:
     return out
 
 
+def add_run_config(argv: list[str]) -> list[str]:
+    """``benign test --ckpt_path runs/X/checkpoints/last.ckpt`` with no ``--config``: use the
+    run's own ``config.yaml`` (the data module and callbacks it was trained with)."""
+    if not argv or argv[0] not in ("validate", "test", "predict"):
+        return argv
+    if any(a in ("-c", "--config") or a.startswith("--config=") for a in argv):
+        return argv
+    ckpt_path = None
+    for i, arg in enumerate(argv):
+        if arg == "--ckpt_path" and i + 1 < len(argv):
+            ckpt_path = argv[i + 1]
+        elif arg.startswith("--ckpt_path="):
+            ckpt_path = arg.split("=", 1)[1]
+    run_dir = run_dir_of_checkpoint(ckpt_path) if ckpt_path else None
+    if run_dir is None:
+        return argv
+    return [argv[0], "--config", os.path.join(run_dir, "config.yaml"), *argv[1:]]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``benign`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    argv = expand_short_names([a for a in argv if a != "--debug"])
+    argv = add_run_config(expand_short_names([a for a in argv if a != "--debug"]))
     # LightningCLI reads sys.argv itself; DDP's launcher re-runs it in the other processes.
     sys.argv = sys.argv[:1] + argv
     _show_info_lines()

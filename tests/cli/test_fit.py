@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from tests.cli.helpers import run_benign
@@ -32,7 +33,9 @@ def test_fit_writes_a_complete_run_directory(erm_config, monkeypatch):
 
     config = yaml.safe_load(open(os.path.join(run, "config.yaml")))
     assert config["data"]["init_args"]["noise_rate"] == 0.2
-    assert config["model"]["init_args"]["num_classes"] == 10
+    assert "num_classes" not in config["model"]["init_args"]  # linked from data, not a setting
+    hparams = torch.load(os.path.join(run, "checkpoints", "last.ckpt"), weights_only=True)["hyper_parameters"]
+    assert hparams["num_classes"] == 10 and hparams["_class_path"] == "benign.methods.ERM"
 
     metrics = pd.read_csv(os.path.join(run, "metrics.csv"))
     for key in ("train/acc", "train/acc_noisy", "train/true_acc_noisy", "train/acc_clean", "val/acc"):
