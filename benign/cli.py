@@ -9,6 +9,7 @@ traceback instead.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import shutil
@@ -33,6 +34,8 @@ from benign.run_dir import (
 )
 
 DEFAULT_SAVE_DIR = "runs"
+#: Commands beside LightningCLI's subcommands: name -> module with ``main(argv) -> int``.
+EXTRA_COMMANDS = {"repro": "benign.repro.cli", "bench": "benign.bench.cli"}
 CHOICES.update(data=", ".join(DATASETS), model="ERM, AdversarialTraining, TRADES")
 
 
@@ -215,6 +218,14 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``benign`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    if argv and argv[0] in EXTRA_COMMANDS:
+        module = importlib.import_module(EXTRA_COMMANDS[argv[0]])
+        try:
+            raise SystemExit(module.main([a for a in argv[1:] if a != "--debug"]))
+        except Exception as error:
+            if debug or not is_user_error(error):
+                raise
+            exit_with_user_error(error)
     argv = add_run_config(expand_short_names([a for a in argv if a != "--debug"]))
     # LightningCLI reads sys.argv itself; DDP's launcher re-runs it in the other processes.
     sys.argv = sys.argv[:1] + argv
