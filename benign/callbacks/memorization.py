@@ -52,9 +52,9 @@ class Memorization(L.Callback):
                 pl_module, loader, datamodule.true_targets, datamodule.noisy_mask
             )
         counts = trainer.strategy.reduce(counts, reduce_op="sum")
-        for name, value in memorization_rates(counts).items():
-            self.results[f"train/{name}"] = value
-            pl_module.log(f"train/{name}", value, sync_dist=False)
+        values = {f"train/{name}": value for name, value in memorization_rates(counts).items()}
+        self.results.update(values)
+        pl_module.log_dict(values, sync_dist=True)  # identical on every rank already
 
 
 @torch.no_grad()

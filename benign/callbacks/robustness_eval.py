@@ -99,11 +99,12 @@ class RobustnessEval(L.Callback):
         counts = self.count_correct(pl_module, loader, coarse_map, trainer)
         counts = trainer.strategy.reduce(counts, reduce_op="sum")
         total = counts[0].clamp_min(1)
-        metrics = self._metric_names(coarse=self.score_coarse)
-        for name, correct in zip(metrics, counts[1:]):
-            value = (correct / total).item()
-            self.results[f"{stage}/{name}"] = value
-            pl_module.log(f"{stage}/{name}", value, sync_dist=False)
+        names = self._metric_names(coarse=self.score_coarse)
+        values = {f"{stage}/{name}": (correct / total).item() for name, correct in zip(names, counts[1:])}
+        self.results.update(values)
+        # Already reduced over ranks; sync_dist only averages identical values (and keeps
+        # Lightning from warning that epoch-level metrics are not synced).
+        pl_module.log_dict(values, sync_dist=True)
 
     def _metric_names(self, coarse: bool) -> list[str]:
         names = ["robust_acc@" + eps_key(e) for e in self.eps]
