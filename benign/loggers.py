@@ -69,6 +69,8 @@ def build_loggers(
     from lightning.pytorch.loggers import WandbLogger
 
     if mode == "offline":
+        # Our one line says where the run goes; wandb's own offline chatter adds nothing.
+        os.environ.setdefault("WANDB_SILENT", "true")
         rank_zero_info(
             f"wandb: no login found, logging offline to {location.path}/wandb "
             "(upload later with `wandb sync`)"
