@@ -22,9 +22,15 @@ def run_benign(args: list[str], monkeypatch: pytest.MonkeyPatch | None = None) -
     return 0
 
 
-def run_benign_subprocess(args: list[str], cwd: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m benign.cli <args>`` in a fresh interpreter (needed for DDP)."""
-    env = dict(os.environ, WANDB_MODE=os.environ.get("WANDB_MODE", "disabled"), PYTHONUNBUFFERED="1")
+def run_benign_subprocess(
+    args: list[str], cwd: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python -m benign.cli <args>`` in a fresh interpreter (needed for DDP and wandb).
+
+    ``env`` replaces the environment (default: this one with wandb disabled)."""
+    if env is None:
+        env = dict(os.environ, WANDB_MODE=os.environ.get("WANDB_MODE", "disabled"))
+    env = dict(env, PYTHONUNBUFFERED="1")
     return subprocess.run(
         [sys.executable, "-m", "benign.cli", *args],
         cwd=cwd,
