@@ -1,0 +1,126 @@
+"""The settings of a ``benign repro`` run: the experiment YAML in ``configs/experiments/``.
+
+Each experiment file has an optional ``defaults`` block and one block per dataset with a
+``quick`` (CPU-sized, digits) and/or ``full`` mode; the mode block is merged over the defaults.
+``--set key=value`` edits the merged settings (dotted keys, YAML values), e.g.
+``--set noise_rates=[0,0.4] --set args.trainer.max_epochs=2``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benign.errors import ConfigError
+from benign.repro.base import Settings
+
+#: Where ``configs/`` lives: ``$BENIGN_CONFIG_DIR`` or the checkout holding this package.
+CONFIG_DIR = Path(
+    os.environ.get("BENIGN_CONFIG_DIR", Path(__file__).resolve().parents[2] / "configs")
+)
+
+
+@dataclass(frozen=True)
+class ReproSettings(Settings):
+    """:class:`Settings` plus the experiment YAML to read and ``--set`` edits of it."""
+
+    config: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    def command(self, experiment: str) -> str:
+        """The ``benign repro`` command line that reproduces these settings."""
+        parts = ["benign repro", experiment, "--dataset", self.dataset, "--seeds", str(self.seeds)]
+        if self.quick:
+            parts.append("--quick")
+        if self.config:
+            parts += ["--config", self.config]
+        parts += [f"--set {item}" for item in self.overrides]
+        parts += ["--out", self.out]
+        return " ".join(parts)
+
+
+def config_path(path: str) -> str:
+    """An absolute path for ``path``: as given if it exists, else under ``configs/``."""
+    if os.path.isfile(path):
+        return os.path.abspath(path)
+    candidate = CONFIG_DIR / path
+    if candidate.is_file():
+        return str(candidate)
+    raise ConfigError(
+        f"config file {path!r} not found (looked in . and {CONFIG_DIR}): check the path"
+    )
+
+
+def experiment_config_path(name: str) -> str:
+    """``configs/experiments/<name>.yaml``."""
+    return config_path(os.path.join("experiments", f"{name}.yaml"))
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    """Read a YAML mapping (ConfigError when it is not one)."""
+    with open(path) as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``update`` merged into a copy of ``base``, recursively for nested mappings."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key=value`` edits (dotted keys into nested mappings, YAML-parsed values)."""
+    config = copy.deepcopy(config)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"--set {item!r} is not key=value: write e.g. --set noise_rates=[0,0.4]"
+            )
+        *parents, leaf = key.strip().split(".")
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(
+                    f"--set {item!r}: {part!r} is not a mapping in the experiment settings"
+                )
+        node[leaf] = yaml.safe_load(text)
+    return config
+
+
+def experiment_settings(name: str, settings: Settings) -> dict[str, Any]:
+    """The merged settings of experiment ``name`` for ``settings.dataset`` and its mode."""
+    path = getattr(settings, "config", None) or experiment_config_path(name)
+    document = load_yaml(config_path(path))
+    datasets = [
+        key for key, value in document.items() if key != "defaults" and isinstance(value, dict)
+    ]
+    if settings.dataset not in datasets:
+        raise ConfigError(
+            f"{name} has no settings for dataset {settings.dataset!r}: use --dataset with one of {', '.join(datasets)}"
+        )
+    mode = "quick" if settings.quick else "full"
+    block = document[settings.dataset]
+    if mode not in block:
+        other = [d for d in datasets if mode in document[d]]
+        hint = f"--dataset {' or '.join(other)}" if other else "another mode"
+        raise ConfigError(
+            f"{name} has no {mode} settings for {settings.dataset} (--quick is the CPU-sized run on digits): use {hint}"
+        )
+    merged = deep_merge(document.get("defaults") or {}, block[mode])
+    return apply_overrides(merged, getattr(settings, "overrides", ()))

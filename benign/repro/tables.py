@@ -1,0 +1,111 @@
+"""The Markdown of ``summary.md``: tables of mean ± 95% CI over seeds and the command line."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from benign.repro.stats import format_mean_ci, mean_ci
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: the mean ± CI of ``metric`` (at ``eps``; ``None``: a non-attack metric)."""
+
+    label: str
+    metric: str
+    eps: float | None = None
+
+
+def select(
+    results: pd.DataFrame, metric: str, eps: float | None = None, **equal: object
+) -> pd.DataFrame:
+    """Rows of ``metric`` (at ``eps``; ``None`` means eps empty) whose columns equal ``equal``."""
+    mask = results["metric"] == metric
+    if eps is None:
+        mask &= results["eps"].isna()
+    else:
+        mask &= (results["eps"] - float(eps)).abs() < 1e-9
+    for column, value in equal.items():
+        mask &= results[column].isna() if _missing(value) else results[column] == value
+    return results[mask]
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def eps_values(results: pd.DataFrame, metric: str) -> list[float]:
+    """The sorted eps at which ``metric`` was measured."""
+    return sorted(results.loc[results["metric"] == metric, "eps"].dropna().unique().tolist())
+
+
+def eps_columns(results: pd.DataFrame, metric: str, label: str = "robust acc") -> list[Column]:
+    """One column per positive eps of ``metric``: ``robust acc @ ε=0.05`` (at eps 0 it is the
+    clean accuracy, which tables show as its own column)."""
+    return [
+        Column(f"{label} @ ε={eps:g}", metric, eps)
+        for eps in eps_values(results, metric)
+        if eps > 0
+    ]
+
+
+def metric_table(
+    results: pd.DataFrame,
+    index: Sequence[str],
+    columns: Sequence[Column],
+    labels: Mapping[str, str] | None = None,
+    digits: int = 3,
+) -> pd.DataFrame:
+    """One row per combination of ``index`` values, one ``mean ± CI`` cell per column.
+
+    Columns that no group has a value for are dropped; ``seeds`` (the number of runs averaged)
+    is added last. ``labels`` renames the index columns for display.
+    """
+    rows = []
+    for key, group in results.groupby(list(index), dropna=False, sort=True):
+        keys = key if isinstance(key, tuple) else (key,)
+        row: dict[str, object] = dict(zip(index, keys, strict=True))
+        counts = []
+        for column in columns:
+            mean, ci, n = mean_ci(select(group, column.metric, column.eps)["value"])
+            row[column.label] = format_mean_ci(mean, ci, digits) if n else None
+            counts.append(n)
+        row["seeds"] = max(counts, default=0)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    keep = [c for c in frame.columns if c in index or c == "seeds" or frame[c].notna().any()]
+    return frame[keep].fillna("–").rename(columns=dict(labels or {}))
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of ``frame`` (index not shown)."""
+    if frame.empty:
+        return "_no results_\n"
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            value = f"{value:g}"
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(cell(c) for c in frame.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def summary_document(
+    title: str, command: str, intro: str, sections: Sequence[tuple[str, str]]
+) -> str:
+    """``summary.md``: a title, what was measured, the command, then ``(heading, body)`` sections."""
+    parts = [f"# {title}\n", intro.strip() + "\n", "Made by:\n", f"```bash\n{command}\n```\n"]
+    parts.append("Cells are mean ± 95% confidence interval (Student's t) over seeds.\n")
+    for heading, body in sections:
+        parts.append(f"## {heading}\n")
+        parts.append(body.rstrip() + "\n")
+    return "\n".join(parts)
