@@ -1,0 +1,145 @@
+"""E1: networks trained to zero training error on noisy labels are adversarially vulnerable.
+
+PAPER.md, "The experiments", E1 (Sanyal et al., ICLR 2021, Sec. 3): ERM trained to
+interpolation at several symmetric noise rates; robust test accuracy falls as the noise rate
+grows while clean test accuracy can stay reasonable. Every cell also reports how much of the
+noise it fitted (``acc_noisy``), the "to convergence" premise. A second comparison spreads the
+same amount of noise uniformly (``symmetric``) or over a few classes (``class_subset``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from benign.repro.base import Cell, Settings
+from benign.repro.experiments.fit import FitExperiment
+from benign.repro.plots import eps_curves, grouped_bars, new_figure, save_figure
+from benign.repro.stats import aggregate
+from benign.repro.tables import Column, eps_columns, markdown_table, metric_table, summary_document
+
+FIT_COLUMNS = [
+    Column("train fit of noisy labels (acc_noisy)", "acc_noisy"),
+    Column("train acc on clean labels", "acc_clean"),
+]
+
+
+def noise_label(rate: object) -> str:
+    return f"noise {float(rate):g}"
+
+
+class LabelNoise(FitExperiment):
+    """``benign repro label-noise``: robust accuracy of interpolating ERM vs the noise rate."""
+
+    name = "label-noise"
+    #: The eps of the figure's headline panel (from the settings; else the one nearest 0.05).
+    headline_eps: float | None = None
+
+    def cells(self, settings: Settings) -> list[Cell]:
+        conf = self.config(settings)
+        self.headline_eps = conf.get("headline_eps")
+        grid: list[tuple[float, str]] = [(float(r), "symmetric") for r in conf["noise_rates"]]
+        compare = conf.get("compare") or {}
+        for noise_type in compare.get("noise_types", []):
+            point = (float(compare["noise_rate"]), str(noise_type))
+            if point not in grid:
+                grid.append(point)
+        cells = []
+        for seed in range(settings.seeds):
+            for rate, noise_type in grid:
+                overrides: dict[str, Any] = {"data": {"noise_rate": rate, "noise_type": noise_type}}
+                name = f"erm-{noise_type}-noise{rate:g}-seed{seed}"
+                cells.append(self.fit_cell(settings, conf, name, "ERM", seed, overrides))
+        return cells
+
+    def figure(self, results: pd.DataFrame, path: str) -> None:
+        symmetric = results[results["noise_type"] == "symmetric"]
+        figure, (curves, headline, spread) = new_figure(3)
+        eps_curves(
+            curves,
+            symmetric,
+            "robust_acc",
+            hue="noise_rate",
+            label=noise_label,
+            title="ERM trained to interpolation: symmetric label noise",
+        )
+        headline_eps = _headline_eps(results, self.headline_eps)
+        at_eps = symmetric[(symmetric["eps"] - headline_eps).abs() < 1e-9]
+        rows = pd.concat(
+            [
+                symmetric[(symmetric["metric"] == "acc") & symmetric["eps"].isna()].assign(
+                    kind="clean test acc"
+                ),
+                at_eps[at_eps["metric"] == "robust_acc"].assign(
+                    kind=f"robust acc @ ε={headline_eps:g}"
+                ),
+                symmetric[symmetric["metric"] == "acc_noisy"].assign(
+                    kind="train fit of noisy labels"
+                ),
+            ]
+        )
+        grouped_bars(
+            headline,
+            aggregate(rows, ["noise_rate", "kind"]),
+            group="noise_rate",
+            bar="kind",
+            title="Noise is fitted, natural acc holds, robust acc falls",
+            ylabel="accuracy / share",
+            group_order=sorted(rows["noise_rate"].unique()),
+        )
+        headline.set_xlabel("symmetric label-noise rate (share of training labels flipped)")
+        compare = results[results["noise_rate"] == _compare_rate(results)]
+        eps_curves(
+            spread,
+            compare,
+            "robust_acc",
+            hue="noise_type",
+            title=f"Noise spread at rate {_compare_rate(results):g}: uniform vs a few classes",
+        )
+        save_figure(figure, path, f"E1 label noise -> vulnerability ({_dataset(results)})")
+
+    def summary(self, results: pd.DataFrame, settings: Settings) -> str:
+        symmetric = results[results["noise_type"] == "symmetric"]
+        columns = [
+            Column("clean test acc", "acc"),
+            *eps_columns(results, "robust_acc"),
+            *FIT_COLUMNS,
+        ]
+        main = metric_table(symmetric, ["noise_rate"], columns, labels={"noise_rate": "noise rate"})
+        rate = _compare_rate(results)
+        spread = metric_table(
+            results[results["noise_rate"] == rate],
+            ["noise_type"],
+            columns,
+            labels={"noise_type": "noise type"},
+        )
+        intro = (
+            f"E1 (PAPER.md): ERM trained to interpolation on {settings.dataset} with symmetric label "
+            "noise; robust accuracy is PGD on the test set, eps in pixel units of inputs in [0, 1]. "
+            "`acc_noisy` is the share of noisy-labelled training points predicted as their noisy "
+            "label (1.0 = the noise is memorised)."
+        )
+        sections = [
+            ("Robust accuracy vs symmetric noise rate", markdown_table(main)),
+            (f"Uniform vs class-confined noise at rate {rate:g}", markdown_table(spread)),
+            ("Figure", "![E1](figure.png)"),
+        ]
+        return summary_document("label-noise (E1)", self.command(settings), intro, sections)
+
+
+def _headline_eps(results: pd.DataFrame, wanted: float | None) -> float:
+    eps = sorted(results.loc[results["metric"] == "robust_acc", "eps"].dropna().unique())
+    positive = [e for e in eps if e > 0]
+    target = 0.05 if wanted is None else float(wanted)
+    return min(positive, key=lambda e: abs(e - target)) if positive else 0.0
+
+
+def _compare_rate(results: pd.DataFrame) -> float:
+    types = results.groupby("noise_rate")["noise_type"].nunique()
+    several = types[types > 1]
+    return float(several.index[0]) if len(several) else float(results["noise_rate"].max())
+
+
+def _dataset(results: pd.DataFrame) -> str:
+    return ", ".join(str(d) for d in results["dataset"].dropna().unique())

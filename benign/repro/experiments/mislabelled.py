@@ -1,0 +1,230 @@
+"""E4: real datasets contain label noise; a robust model points at it.
+
+PAPER.md, "The experiments", E4 (Sanyal et al., ICLR 2021, Sec. 3): robustly trained models
+incur training error on (some) mislabelled images, so ranking the training points by how
+confidently such a model disagrees with the given label finds them. Here the flips are planted
+(so the ranking can be scored) and the robust model's ranking is compared with ERM's and with
+a cleanlab-style out-of-sample baseline (:mod:`benign.repro.mislabelled_ranking`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+from typing import Any
+
+import pandas as pd
+
+from benign.repro.base import Cell, Settings
+from benign.repro.config import config_path
+from benign.repro.experiments.fit import (
+    FitExperiment,
+    base_config,
+    flatten,
+    metric_rows,
+    run_metrics,
+)
+from benign.repro.mislabelled_ranking import (
+    candidate_grid,
+    cross_val_suspects,
+    rank_suspects,
+    ranking_metrics,
+)
+from benign.repro.plots import grouped_bars, new_figure, save_figure
+from benign.repro.results import make_row
+from benign.repro.stats import aggregate
+from benign.repro.tables import Column, eps_columns, markdown_table, metric_table, summary_document
+
+CROSS_VAL = "CV-logreg"
+RANKING_METRICS = {
+    "precision_at_k": "precision@k (k = n_planted/2)",
+    "precision_at_n": "precision@n_planted",
+    "average_precision": "average precision",
+}
+
+
+class Mislabelled(FitExperiment):
+    """``benign repro mislabelled``: precision of a robust model's suspect-label ranking."""
+
+    name = "mislabelled"
+
+    def __init__(self) -> None:
+        #: The merged experiment settings, set by :meth:`cells`.
+        self.conf: dict[str, Any] = {}
+
+    def cells(self, settings: Settings) -> list[Cell]:
+        conf = self.config(settings)
+        self.conf = conf
+        data = {"data": {"noise_rate": float(conf["noise_rate"]), "noise_type": "symmetric"}}
+        cells = []
+        for seed in range(settings.seeds):
+            for method in conf["rankers"]:
+                cells.append(
+                    self.fit_cell(
+                        settings, conf, f"{method.lower()}-seed{seed}", method, seed, data
+                    )
+                )
+            if conf.get("cross_val"):
+                first = cells[-1]
+                columns = {**first.columns, "method": CROSS_VAL, "backbone": "LogisticRegression"}
+                extra = {
+                    "kind": "cross_val",
+                    "config": conf["configs"][conf["rankers"][0]],
+                    **conf["cross_val"],
+                }
+                cells.append(Cell(name=f"cv-logreg-seed{seed}", columns=columns, extra=extra))
+        return cells
+
+    def run_cell(self, cell: Cell, settings: Settings) -> list[dict[str, Any]]:
+        if cell.extra.get("kind") != "cross_val":
+            return super().run_cell(cell, settings)
+        datamodule = self._datamodule(cell)
+        ranking = cross_val_suspects(
+            datamodule, folds=int(cell.extra.get("folds", 5)), seed=cell.columns["seed"]
+        )
+        self._save_ranking(ranking, cell, settings)
+        return [
+            make_row(cell.columns, key, value) for key, value in ranking_metrics(ranking).items()
+        ]
+
+    def collect(
+        self, cell: Cell, settings: Settings, cli: Any, run_dir: str
+    ) -> list[dict[str, Any]]:
+        rows = metric_rows(run_metrics(cli, run_dir), cell.columns)
+        ranking = rank_suspects(cli.model, cli.datamodule)
+        self._save_ranking(ranking, cell, settings)
+        conf = self.conf
+        count = int(conf.get("candidates", 32))
+        os.makedirs(os.path.join(settings.out, "candidates"), exist_ok=True)
+        grid = os.path.join(settings.out, "candidates", f"{cell.name}.png")
+        title = f"Top {count} suspects of {cell.columns['method']} (seed {cell.columns['seed']}): green = planted flip, red = label not changed"
+        candidate_grid(ranking.head(count), cli.datamodule, grid, title)
+        if (
+            cell.columns["seed"] == 0
+            and cell.columns["method"] == (conf.get("rankers") or ["AT"])[0]
+        ):
+            shutil.copyfile(grid, os.path.join(settings.out, "candidates.png"))
+        return rows + [
+            make_row(cell.columns, key, value) for key, value in ranking_metrics(ranking).items()
+        ]
+
+    def _save_ranking(self, ranking: pd.DataFrame, cell: Cell, settings: Settings) -> None:
+        folder = os.path.join(settings.out, "rankings")
+        os.makedirs(folder, exist_ok=True)
+        keep = int(self.conf.get("keep_ranked", 500))
+        ranking.head(keep).to_csv(os.path.join(folder, f"{cell.name}.csv"), index=False)
+
+    def _datamodule(self, cell: Cell) -> Any:
+        """The data module of a base config with this cell's noise (same labels as its runs)."""
+        data = base_config(config_path(cell.extra["config"])).get("data") or {}
+        module, _, name = str(data["class_path"]).rpartition(".")
+        cls = getattr(importlib.import_module(module), name)
+        extra = {
+            k.split(".", 1)[1]: v
+            for k, v in flatten(self.conf.get("args") or {}).items()
+            if k.startswith("data.")
+        }
+        init = {**(data.get("init_args") or {}), **extra}
+        init.update(
+            noise_rate=cell.columns["noise_rate"],
+            noise_type="symmetric",
+            noise_seed=cell.columns["seed"],
+        )
+        datamodule = cls(**init)
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        return datamodule
+
+    def figure(self, results: pd.DataFrame, path: str) -> None:
+        order = _method_order(results)
+        figure, (precision, fitted) = new_figure(2, width=5.6)
+        rows = results[results["metric"].isin(list(RANKING_METRICS))]
+        grouped_bars(
+            precision,
+            aggregate(rows, ["method", "metric"]),
+            group="method",
+            bar="metric",
+            title=f"Ranking training points vs {_rate(results):g} planted noise",
+            ylabel="precision against planted flips",
+            group_order=order,
+            bar_order=list(RANKING_METRICS),
+            bar_labels=RANKING_METRICS,
+        )
+        precision.set_xlabel("model that ranks (CV-logreg: out-of-sample logistic regression)")
+        trained = [m for m in order if m != CROSS_VAL]
+        fit_rows = results[results["metric"].isin(["acc_noisy", "true_acc_noisy"])]
+        grouped_bars(
+            fitted,
+            aggregate(fit_rows, ["method", "metric"]),
+            group="method",
+            bar="metric",
+            title="Planted flips: fitted or predicted as the true label",
+            ylabel="share of planted flips",
+            group_order=trained,
+            bar_order=["acc_noisy", "true_acc_noisy"],
+            bar_labels={
+                "acc_noisy": "predicted as the planted label",
+                "true_acc_noisy": "predicted as the true label",
+            },
+        )
+        fitted.set_xlabel("training method")
+        save_figure(
+            figure,
+            path,
+            f"E4 finding mislabelled training points ({', '.join(map(str, results['dataset'].unique()))})",
+        )
+
+    def summary(self, results: pd.DataFrame, settings: Settings) -> str:
+        columns = [
+            Column(RANKING_METRICS["precision_at_k"], "precision_at_k"),
+            Column(RANKING_METRICS["precision_at_n"], "precision_at_n"),
+            Column("recall@2n_planted", "recall_at_2n"),
+            Column("average precision", "average_precision"),
+            Column("planted flips fitted (acc_noisy)", "acc_noisy"),
+            Column("clean test acc", "acc"),
+            *eps_columns(results, "robust_acc"),
+        ]
+        table = metric_table(results, ["method"], columns, digits=3)
+        if not table.empty:
+            order = _method_order(results)
+            table = (
+                table.set_index("method")
+                .loc[[m for m in order if m in set(table["method"])]]
+                .reset_index()
+            )
+        planted = results.loc[results["metric"] == "n_planted", "value"]
+        ks = results.loc[results["metric"] == "k", "value"]
+        counts = (
+            f"{int(planted.iloc[0])} planted flips, k = {int(ks.iloc[0])}"
+            if len(planted) and len(ks)
+            else "no planted flips"
+        )
+        intro = (
+            f"E4 (PAPER.md): {_rate(results):g} symmetric noise planted in the {settings.dataset} training labels "
+            f"({counts}). Each model ranks the training points by its highest probability for a class "
+            "other than the given label; precision is against the planted flips. CV-logreg is the "
+            "cleanlab-style baseline (out-of-sample probabilities of a logistic regression on pixels)."
+        )
+        sections = [
+            ("Ranking quality", markdown_table(table)),
+            (
+                "Top candidates (AT, seed 0)",
+                "Given and predicted label of the top-ranked training "
+                "points; green frame = planted flip, red = a label the noise did not touch.\n\n"
+                "![candidates](candidates.png)",
+            ),
+            ("Figure", "![E4](figure.png)"),
+        ]
+        return summary_document("mislabelled (E4)", self.command(settings), intro, sections)
+
+
+def _method_order(results: pd.DataFrame) -> list[str]:
+    methods = results["method"].dropna().unique().tolist()
+    rank = {"AT": 0, "TRADES": 1, "ERM": 2, CROSS_VAL: 3}
+    return sorted(methods, key=lambda m: (rank.get(m, 9), m))
+
+
+def _rate(results: pd.DataFrame) -> float:
+    rates = results["noise_rate"].dropna().unique()
+    return float(rates[0]) if len(rates) else 0.0
