@@ -3,6 +3,7 @@
     benign repro label-noise --quick                 # digits on a CPU, one seed (~3 min)
     benign repro memorization --quick --seeds 3      # mean ± 95% CI over 3 seeds
     benign repro label-noise --dataset mnist --seeds 3 --out runs/e1-mnist
+    benign repro label-noise --dataset cifar10 --seeds 3 --shard 0/4   # one of 4 processes
 
 The grid resumes: rerunning the same command skips finished cells (``<out>/cells/``).
 """
@@ -19,7 +20,7 @@ from typing import NoReturn
 import torch
 
 from benign.errors import ConfigError
-from benign.repro.base import run_experiment
+from benign.repro.base import Experiment, run_experiment
 from benign.repro.config import ReproSettings
 from benign.repro.registry import EXPERIMENTS, get_experiment
 
@@ -64,8 +65,33 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="torch CPU threads (default: 1 with --quick, whose tiny models gain nothing from more; else torch's)",
     )
+    parser.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run only cells I, I+N, I+2N... of the grid (e.g. one process per GPU or SLURM array "
+        "task); rerun without --shard at the end to gather every cell into one results.csv",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"1/4"`` -> ``(1, 4)`` (ConfigError unless ``0 <= I < N``)."""
+    index, _, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise ConfigError(f"--shard {text!r} must be I/N with 0 <= I < N, e.g. --shard 0/4")
+    return i, n
+
+
+def shard(experiment: Experiment, index: int, count: int) -> None:
+    """Restrict ``experiment``'s grid to every ``count``-th cell from ``index``."""
+    cells = experiment.cells
+    experiment.cells = lambda settings: cells(settings)[index::count]  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager
@@ -93,6 +119,8 @@ def main(argv: list[str]) -> int:
         )
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.shard is not None:
+        shard(experiment, *parse_shard(args.shard))
     threads = args.threads if args.threads is not None else (1 if args.quick else None)
     if threads is not None:
         if threads < 1:

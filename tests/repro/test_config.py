@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from benign.errors import ConfigError
+from benign.repro.cli import parse_shard, shard
 from benign.repro.config import ReproSettings, apply_overrides, experiment_settings
 from benign.repro.experiments.fit import as_args
 from benign.repro.registry import EXPERIMENTS, get_experiment
@@ -143,3 +144,19 @@ def test_missing_real_data_fails_with_the_data_modules_line(capsys, monkeypatch)
     assert err.startswith("benign: error: ") and err.count("\n") == 1
     assert "MNIST" in err and "data" in err
     assert os.listdir("repro_out/label-noise/cells") == []
+
+
+def test_shards_partition_the_grid_and_cells_use_one_device():
+    settings = ReproSettings(quick=True, seeds=2, out="o")
+    names = [c.name for c in get_experiment("label-noise").cells(settings)]
+    parts = []
+    for index in range(3):
+        experiment = get_experiment("label-noise")
+        shard(experiment, *parse_shard(f"{index}/3"))
+        parts.append([c.name for c in experiment.cells(settings)])
+    assert sorted(sum(parts, [])) == sorted(names) and parts[1] == names[1::3]
+    cell = get_experiment("label-noise").cells(settings)[0]
+    assert cell.args[cell.args.index("--trainer.devices") + 1] == "1"
+    for bad in ("3/3", "x", "1/0", "-1/2"):
+        with pytest.raises(ConfigError, match="must be I/N with 0 <= I < N"):
+            parse_shard(bad)

@@ -209,7 +209,13 @@ class FitExperiment(Experiment):
             },
         )
         data = (base.get("data") or {}).get("init_args") or {}
-        merged = {**flatten(conf.get("args") or {}), **flatten(overrides or {})}
+        # One device a cell: grids parallelise over cells (``--shard``), and an in-process DDP
+        # launcher would re-run ``benign repro`` itself in every rank.
+        merged = {
+            "trainer.devices": 1,
+            **flatten(conf.get("args") or {}),
+            **flatten(overrides or {}),
+        }
         defaults = {
             "experiment": self.name,
             "dataset": settings.dataset,
