@@ -19,8 +19,10 @@ from typing import Any
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from benign.callbacks import NoiseManifest
+from benign.callbacks import NoiseManifest, WandbRunArtifacts
+from benign.callbacks.fault_tolerance import EpochSeed, PreemptionCheckpoint
 from benign.cli_errors import CHOICES, BenignArgumentParser, exit_with_user_error, is_user_error
 from benign.data import DATASETS, BenignDataModule
 from benign.loggers import WANDB_MODES, build_loggers
@@ -34,6 +36,8 @@ from benign.run_dir import (
 )
 
 DEFAULT_SAVE_DIR = "runs"
+#: Exit status of a run stopped by SIGTERM/SIGUSR1 after saving its checkpoint (128 + SIGTERM).
+PREEMPTED_STATUS = 143
 #: Commands beside LightningCLI's subcommands: name -> module with ``main(argv) -> int``.
 EXTRA_COMMANDS = {"repro": "benign.repro.cli", "bench": "benign.bench.cli"}
 CHOICES.update(data=", ".join(DATASETS), model="ERM, AdversarialTraining, TRADES")
@@ -112,6 +116,8 @@ class BenignCLI(LightningCLI):
                 job_type=self.subcommand or "fit",
             )
         callbacks = list(trainer_config.get("callbacks") or [])
+        if any(type(lg).__name__ == "WandbLogger" for lg in kwargs.get("logger") or []):
+            callbacks.append(WandbRunArtifacts())
         # fast_dev_run writes nothing (Lightning would still save last.ckpt at train end).
         if self.subcommand == "fit" and not trainer_config.get("fast_dev_run"):
             self._add_run_callbacks(callbacks, location)
@@ -171,6 +177,11 @@ class BenignCLI(LightningCLI):
             )
         if not any(isinstance(cb, NoiseManifest) for cb in callbacks):
             callbacks.append(NoiseManifest(dirpath=location.path))
+        # Fault tolerance: exact resumes at epoch boundaries, a checkpoint on preemption.
+        if not any(isinstance(cb, EpochSeed) for cb in callbacks):
+            callbacks.append(EpochSeed())
+        if not any(isinstance(cb, PreemptionCheckpoint) for cb in callbacks):
+            callbacks.append(PreemptionCheckpoint(dirpath=location.checkpoint_dir))
 
     def remove_incomplete_run_dir(self) -> None:
         """After a failure, delete the run directory this invocation created if it holds no
@@ -232,6 +243,9 @@ def main(argv: list[str] | None = None) -> None:
     _show_info_lines()
     try:
         BenignCLI()
+    except SIGTERMException:
+        # Preempted (SIGTERM/SIGUSR1): the state is in last.ckpt, but the run did not finish.
+        raise SystemExit(PREEMPTED_STATUS) from None
     except Exception as error:
         if debug or not is_user_error(error):
             raise

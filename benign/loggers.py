@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import netrc
 import os
 from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_info
 
 from benign.errors import ConfigError
@@ -47,6 +50,28 @@ def resolve_wandb_mode(mode: str) -> str:
     return mode
 
 
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer, but an existing ``metrics.csv`` is continued, not deleted."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = list(next(csv.reader(file), []))
+
+
+class RunCSVLogger(CSVLogger):
+    """The run's ``metrics.csv``. A run resumed with ``--ckpt_path last`` appends to it (Lightning's
+    own CSV logger would delete it), and the run directory's other files cause no warning."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
 def build_loggers(
     location: RunLocation,
     *,
@@ -56,12 +81,12 @@ def build_loggers(
     tags: list[str] | None = None,
     job_type: str = "fit",
 ) -> list[Logger]:
-    """A :class:`CSVLogger` writing ``metrics.csv`` into the run directory, then wandb.
+    """A :class:`RunCSVLogger` writing ``metrics.csv`` into the run directory, then wandb.
 
     The CSV logger comes first so that ``trainer.log_dir`` is the run directory.
     """
     loggers: list[Logger] = [
-        CSVLogger(save_dir=location.save_dir, name=location.name, version=location.version)
+        RunCSVLogger(save_dir=location.save_dir, name=location.name, version=location.version)
     ]
     mode = resolve_wandb_mode(wandb_mode)
     if mode == "disabled":

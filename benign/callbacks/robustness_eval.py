@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 
 import lightning as L
 import torch
@@ -11,8 +12,9 @@ from jsonargparse import lazy_instance
 from torch import Tensor, nn
 
 from benign.attacks import PGD, Attack
+from benign.callbacks import sanity
 from benign.callbacks.coarse import CoarseLogits
-from benign.data.loaders import eval_loader
+from benign.data.loaders import eval_indices, eval_loader
 from benign.errors import ConfigError
 
 
@@ -32,6 +34,13 @@ class RobustnessEval(L.Callback):
     attack targets that coarse decision, and ``coarse_acc`` / ``coarse_robust_acc@<eps>`` are
     logged. Every point is counted exactly once across DDP ranks.
 
+    Each evaluation audits itself (:mod:`benign.callbacks.sanity`, after Carlini et al. 2019):
+    robust accuracy non-increasing in eps and below clean accuracy, at chance for linf eps >=
+    ``masking_eps``, unchanged by a stronger attack on ``sanity_samples`` points, and input
+    gradients neither zero nor non-finite. Results are logged as ``<stage>/sanity_ok`` and
+    ``<stage>/sanity_<check>`` (1 passed, 0 failed) and failures are warned about; with
+    ``strict=True`` a failure stops the run with a :class:`~benign.callbacks.sanity.SanityCheckError`.
+
     Args:
         attack: the evaluation attack (``class_path`` + ``init_args``); its own ``eps`` is
             replaced by each value of ``eps``.
@@ -42,11 +51,16 @@ class RobustnessEval(L.Callback):
         on_test: evaluate at test.
         score_coarse: also log the coarse-task metrics of a fine-label model.
         batch_size: evaluation batch size (``None``: the data module's).
+        sanity: run the sanity checks.
+        strict: fail the run when a sanity check fails (else warn).
+        sanity_samples: points of the stronger-attack check (0 skips that check).
+        masking_eps: linf radius from which robust accuracy must be at chance level.
+        sanity_tolerance: slack of the checks, in accuracy (0.02 = two percentage points).
     """
 
     def __init__(
         self,
-        attack: Attack = lazy_instance(PGD, eps=0.1, steps=20),
+        attack: Attack = lazy_instance(PGD, eps=0.1, steps=20),  # noqa: B008 - a config default
         eps: list[float] = [0.0, 0.05, 0.1, 0.2],  # noqa: B006 - jsonargparse needs a literal
         every_n_epochs: int = 1,
         max_samples: int | None = None,
@@ -54,6 +68,11 @@ class RobustnessEval(L.Callback):
         on_test: bool = True,
         score_coarse: bool = False,
         batch_size: int | None = None,
+        sanity: bool = True,
+        strict: bool = False,
+        sanity_samples: int = 64,
+        masking_eps: float = 0.5,
+        sanity_tolerance: float = 0.02,
     ) -> None:
         self.eps = validate_eps_list(eps)
         if every_n_epochs < 1:
@@ -67,8 +86,21 @@ class RobustnessEval(L.Callback):
         self.on_test = on_test
         self.score_coarse = score_coarse
         self.batch_size = batch_size
+        if sanity_samples < 0:
+            raise ConfigError(f"sanity_samples must be >= 0, got {sanity_samples}: use 0 to skip the stronger-attack check")
+        if not masking_eps > 0:
+            raise ConfigError(f"masking_eps must be > 0, got {masking_eps}: use e.g. 0.5 (linf)")
+        if not 0 <= sanity_tolerance < 1:
+            raise ConfigError(f"sanity_tolerance must be in [0, 1), got {sanity_tolerance}: use e.g. 0.02")
+        self.sanity = sanity
+        self.strict = strict
+        self.sanity_samples = sanity_samples
+        self.masking_eps = masking_eps
+        self.sanity_tolerance = sanity_tolerance
         #: The last results per stage, ``{"val/robust_acc@0.1": 0.83, ...}``.
         self.results: dict[str, float] = {}
+        #: The last sanity-check outcome per stage, ``{"val": SanityReport, ...}``.
+        self.sanity_reports: dict[str, sanity.SanityReport] = {}
 
     # -- hooks -----------------------------------------------------------------------------
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -96,15 +128,19 @@ class RobustnessEval(L.Callback):
         coarse_map = None
         if self.score_coarse:
             coarse_map = datamodule.coarse_map if datamodule.label_level == "fine" else None
-        counts = self.count_correct(pl_module, loader, coarse_map, trainer)
+        device = next(pl_module.parameters()).device
+        audit = sanity.GradientAudit(getattr(self.attack, "loss", "ce"), device) if self.sanity else None
+        counts = self.count_correct(pl_module, loader, coarse_map, trainer, audit)
         counts = trainer.strategy.reduce(counts, reduce_op="sum")
         total = counts[0].clamp_min(1)
         names = self._metric_names(coarse=self.score_coarse)
-        values = {f"{stage}/{name}": (correct / total).item() for name, correct in zip(names, counts[1:])}
+        values = {f"{stage}/{name}": (correct / total).item() for name, correct in zip(names, counts[1:], strict=False)}
         self.results.update(values)
         # Already reduced over ranks; sync_dist only averages identical values (and keeps
         # Lightning from warning that epoch-level metrics are not synced).
         pl_module.log_dict(values, sync_dist=True)
+        if audit is not None:
+            self._check(trainer, pl_module, stage, dataset, counts, audit)
 
     def _metric_names(self, coarse: bool) -> list[str]:
         names = ["robust_acc@" + eps_key(e) for e in self.eps]
@@ -119,11 +155,13 @@ class RobustnessEval(L.Callback):
         loader: torch.utils.data.DataLoader,
         coarse_map: Tensor | None,
         trainer: L.Trainer | None = None,
+        audit: sanity.GradientAudit | None = None,
     ) -> Tensor:
         """Return ``[n, robust@eps..., (coarse_clean, coarse_robust@eps...)]`` on this rank.
 
         The coarse part is present when ``self.score_coarse``: scored through
         :class:`CoarseLogits` when ``coarse_map`` is given, else the labels are coarse already.
+        ``audit`` (optional) also sees every batch (clean accuracy and input gradients).
         """
         device = next(model.parameters()).device
         attacks = [self.attack.with_eps(e) for e in self.eps]
@@ -136,6 +174,8 @@ class RobustnessEval(L.Callback):
         for x, y, _ in loader:
             x, y = x.to(device), y.to(device)
             with context():
+                if audit is not None:
+                    audit.update(model, x, y)
                 row = [torch.tensor(y.numel(), device=device)]
                 row += [_correct(model, attack(model, x, y), y) for attack in attacks]
                 if self.score_coarse:
@@ -153,6 +193,63 @@ class RobustnessEval(L.Callback):
         return totals
 
 
+    # -- sanity checks ---------------------------------------------------------------------
+    def _check(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        stage: str,
+        dataset: torch.utils.data.Dataset,
+        counts: Tensor,
+        audit: sanity.GradientAudit,
+    ) -> None:
+        """Run the sanity checks on this evaluation's numbers; log, warn, and fail if strict."""
+        n = counts[0].clamp_min(1).item()
+        acc = [(c / n).item() for c in counts[1 : 1 + len(self.eps)]]
+        clean_correct, zero, nonfinite, batches = trainer.strategy.reduce(audit.counts, reduce_op="sum").tolist()
+        tol = self.sanity_tolerance
+        report = sanity.SanityReport()
+        sanity.check_monotone(report, self.eps, acc, tol)
+        sanity.check_below_clean(report, self.eps, acc, clean_correct / n, tol)
+        targets = dataset.targets[eval_indices(len(dataset), max_samples=self.max_samples)]
+        chance = sanity.largest_class_share(torch.as_tensor(targets))
+        sanity.check_masking(report, self.eps, acc, self.attack.norm, self.masking_eps, chance, tol)
+        sanity.check_gradients(report, int(zero), int(nonfinite), int(batches))
+        self._check_stronger(trainer, pl_module, dataset, report)
+        self.sanity_reports[stage] = report
+        pl_module.log_dict(report.metrics(stage), sync_dist=True)
+        if report.ok:
+            return
+        message = f"{stage} robustness evaluation failed its sanity checks: {report.summary()}"
+        if self.strict:
+            raise sanity.SanityCheckError(f"{message} (set strict: false to only warn)")
+        if trainer.is_global_zero:
+            warnings.warn(message, sanity.RobustnessSanityWarning, stacklevel=2)
+
+    def _check_stronger(
+        self, trainer: L.Trainer, model: nn.Module, dataset: torch.utils.data.Dataset, report: sanity.SanityReport
+    ) -> None:
+        """Base vs stronger attack on a fixed sample, at the largest eps below ``masking_eps``."""
+        candidates = [e for e in self.eps if 0 < e < self.masking_eps]
+        if not self.sanity_samples or not candidates:
+            return
+        eps = candidates[-1]
+        samples = min(self.sanity_samples, self.max_samples or self.sanity_samples)
+        loader = eval_loader(
+            dataset,
+            self.batch_size or trainer.datamodule.eval_batch_size,
+            rank=trainer.global_rank,
+            world_size=trainer.world_size,
+            max_samples=samples,
+        )
+        base = self.attack.with_eps(eps)
+        with trainer.precision_plugin.forward_context():
+            counts = sanity.sample_counts(model, loader, base, sanity.stronger_attack(base))
+        n, base_ok, strong_ok = trainer.strategy.reduce(counts, reduce_op="sum").tolist()
+        if n:
+            sanity.check_stronger(report, eps, base_ok / n, strong_ok / n, int(n), self.sanity_tolerance)
+
+
 def _correct(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     with torch.no_grad():
         return (model(x).argmax(1) == y).sum()
@@ -165,7 +262,7 @@ def validate_eps_list(eps: list[float]) -> list[float]:
     values = [float(e) for e in eps]
     if any(not math.isfinite(e) or e < 0 for e in values):
         raise ConfigError(f"eps must be finite and >= 0, got {values}: use radii such as [0, 0.1]")
-    if any(b <= a for a, b in zip(values, values[1:])):
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
         raise ConfigError(f"eps must be strictly increasing, got {values}: sort them, e.g. {sorted(set(values))}")
     return values
 

@@ -61,7 +61,7 @@ def test_ddp_two_processes(repo_root, tmp_path, monkeypatch):
         assert test.returncode == 0, test.stderr[-3000:]
         versions = sorted(glob.glob(str(run / "test*" / "metrics.csv")), key=os.path.getmtime)
         metrics = pd.read_csv(versions[-1])
-        scores[devices] = {k: metrics[k].dropna().item() for k in metrics.columns if k.startswith("test/")}
+        scores[devices] = {k: metrics[k].dropna().iloc[-1] for k in metrics.columns if k.startswith("test/")}
     assert set(scores["1"]) == set(scores["2"]) and "test/robust_acc@0.1" in scores["1"]
     for key, value in scores["1"].items():
         assert scores["2"][key] == pytest.approx(value, abs=1e-4), key
