@@ -97,10 +97,11 @@ def grouped_bars(
         )
     ax.set_xticks(x, [str(g) for g in groups])
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.3)  # room for the legend above bars that reach 1
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", ncol=min(len(bars), 3))
 
 
 def image_grid(

@@ -100,12 +100,32 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def summary_document(
-    title: str, command: str, intro: str, sections: Sequence[tuple[str, str]]
+    title: str, command: str, intro: str, sections: Sequence[tuple[str, str]], audit: str = ""
 ) -> str:
-    """``summary.md``: a title, what was measured, the command, then ``(heading, body)`` sections."""
+    """``summary.md``: a title, what was measured, the command, then ``(heading, body)`` sections
+    and, when given, the evaluation audit (:func:`sanity_note`)."""
     parts = [f"# {title}\n", intro.strip() + "\n", "Made by:\n", f"```bash\n{command}\n```\n"]
     parts.append("Cells are mean ± 95% confidence interval (Student's t) over seeds.\n")
-    for heading, body in sections:
+    for heading, body in [*sections, *([("Evaluation audit", audit)] if audit else [])]:
         parts.append(f"## {heading}\n")
         parts.append(body.rstrip() + "\n")
     return "\n".join(parts)
+
+
+def sanity_note(results: pd.DataFrame) -> str:
+    """A line on the evaluation's self-audit (:mod:`benign.callbacks.sanity`): in how many runs
+    every check passed, and which checks failed where (empty when no run logged it)."""
+    ok = results[(results["metric"] == "sanity_ok") & results["eps"].isna()]
+    if ok.empty:
+        return ""
+    passed = int((ok["value"] >= 1).sum())
+    text = f"The attack's sanity checks passed in {passed} of {len(ok)} runs' test evaluations."
+    failed = results[
+        results["metric"].str.startswith("sanity_")
+        & (results["metric"] != "sanity_ok")
+        & (results["value"] < 1)
+    ]
+    if len(failed):
+        counts = failed["metric"].str.removeprefix("sanity_").value_counts()
+        text += " Failed: " + ", ".join(f"{name} ({n} runs)" for name, n in counts.items()) + "."
+    return text

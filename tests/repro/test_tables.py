@@ -12,7 +12,14 @@ from scipy import stats
 from benign.repro.experiments.fit import metric_rows
 from benign.repro.results import COLUMNS, make_row
 from benign.repro.stats import aggregate, format_mean_ci, mean_ci
-from benign.repro.tables import Column, eps_columns, markdown_table, metric_table, summary_document
+from benign.repro.tables import (
+    Column,
+    eps_columns,
+    markdown_table,
+    metric_table,
+    sanity_note,
+    summary_document,
+)
 
 INTERFACE_COLUMNS = (
     "experiment, dataset, method, backbone, noise_rate, noise_type, label_level, coarse_map, "
@@ -103,3 +110,20 @@ def test_train_metrics_do_not_collide_with_test_ones():
         ("train_loss", None): 0.1,
         ("acc_noisy", None): 0.97,
     }
+
+
+def test_sanity_note_counts_runs_and_names_failed_checks():
+    rows = []
+    for seed, monotone in enumerate([1.0, 1.0, 0.0]):
+        cell = {"seed": seed}
+        rows += [make_row(cell, "sanity_ok", monotone), make_row(cell, "sanity_monotone", monotone)]
+        rows.append(make_row(cell, "sanity_gradients", 1.0))
+    results = pd.DataFrame(rows, columns=COLUMNS)
+    note = sanity_note(results)
+    assert (
+        note
+        == "The attack's sanity checks passed in 2 of 3 runs' test evaluations. Failed: monotone (1 runs)."
+    )
+    assert sanity_note(results[results["metric"] == "sanity_gradients"]) == ""
+    doc = summary_document("E", "cmd", "x", [], audit=note)
+    assert doc.rstrip().endswith("## Evaluation audit\n\n" + note)

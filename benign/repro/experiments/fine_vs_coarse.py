@@ -25,6 +25,7 @@ from benign.repro.tables import (
     eps_columns,
     markdown_table,
     metric_table,
+    sanity_note,
     select,
     summary_document,
 )
@@ -160,7 +161,13 @@ class FineVsCoarse(FitExperiment):
             ),
             ("Figure", "![E3](figure.png)"),
         ]
-        return summary_document("fine-vs-coarse (E3)", self.command(settings), intro, sections)
+        return summary_document(
+            "fine-vs-coarse (E3)",
+            self.command(settings),
+            intro,
+            sections,
+            audit=sanity_note(results),
+        )
 
 
 def _per_seed(

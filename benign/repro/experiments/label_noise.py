@@ -17,7 +17,14 @@ from benign.repro.base import Cell, Settings
 from benign.repro.experiments.fit import FitExperiment
 from benign.repro.plots import eps_curves, grouped_bars, new_figure, save_figure
 from benign.repro.stats import aggregate
-from benign.repro.tables import Column, eps_columns, markdown_table, metric_table, summary_document
+from benign.repro.tables import (
+    Column,
+    eps_columns,
+    markdown_table,
+    metric_table,
+    sanity_note,
+    summary_document,
+)
 
 FIT_COLUMNS = [
     Column("train fit of noisy labels (acc_noisy)", "acc_noisy"),
@@ -84,7 +91,7 @@ class LabelNoise(FitExperiment):
             aggregate(rows, ["noise_rate", "kind"]),
             group="noise_rate",
             bar="kind",
-            title="Noise is fitted, natural acc holds, robust acc falls",
+            title="Clean and robust test accuracy, noise fitted",
             ylabel="accuracy / share",
             group_order=sorted(rows["noise_rate"].unique()),
         )
@@ -125,7 +132,9 @@ class LabelNoise(FitExperiment):
             (f"Uniform vs class-confined noise at rate {rate:g}", markdown_table(spread)),
             ("Figure", "![E1](figure.png)"),
         ]
-        return summary_document("label-noise (E1)", self.command(settings), intro, sections)
+        return summary_document(
+            "label-noise (E1)", self.command(settings), intro, sections, audit=sanity_note(results)
+        )
 
 
 def _headline_eps(results: pd.DataFrame, wanted: float | None) -> float:

@@ -23,6 +23,7 @@ from benign.repro.tables import (
     eps_columns,
     markdown_table,
     metric_table,
+    sanity_note,
     select,
     summary_document,
 )
@@ -147,7 +148,9 @@ class Memorization(FitExperiment):
             ("Natural-accuracy gap to ERM (paired by seed)", markdown_table(_gap_table(frame))),
             ("Figure", "![E2](figure.png)"),
         ]
-        return summary_document("memorization (E2)", self.command(settings), intro, sections)
+        return summary_document(
+            "memorization (E2)", self.command(settings), intro, sections, audit=sanity_note(results)
+        )
 
 
 def _gap_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -34,7 +34,14 @@ from benign.repro.mislabelled_ranking import (
 from benign.repro.plots import grouped_bars, new_figure, save_figure
 from benign.repro.results import make_row
 from benign.repro.stats import aggregate
-from benign.repro.tables import Column, eps_columns, markdown_table, metric_table, summary_document
+from benign.repro.tables import (
+    Column,
+    eps_columns,
+    markdown_table,
+    metric_table,
+    sanity_note,
+    summary_document,
+)
 
 CROSS_VAL = "CV-logreg"
 RANKING_METRICS = {
@@ -216,7 +223,9 @@ class Mislabelled(FitExperiment):
             ),
             ("Figure", "![E4](figure.png)"),
         ]
-        return summary_document("mislabelled (E4)", self.command(settings), intro, sections)
+        return summary_document(
+            "mislabelled (E4)", self.command(settings), intro, sections, audit=sanity_note(results)
+        )
 
 
 def _method_order(results: pd.DataFrame) -> list[str]:
