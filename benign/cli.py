@@ -16,9 +16,11 @@ import shutil
 import sys
 from typing import Any
 
+import yaml
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from benign.callbacks import NoiseManifest, WandbRunArtifacts
@@ -43,6 +45,17 @@ EXTRA_COMMANDS = {"repro": "benign.repro.cli", "bench": "benign.bench.cli"}
 CHOICES.update(data=", ".join(DATASETS), model="ERM, AdversarialTraining, TRADES")
 
 
+class SaveRunConfig(SaveConfigCallback):
+    """Write ``config.yaml`` into the run directory and send the same config to wandb."""
+
+    def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+        if loggers:
+            config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+            for logger in loggers:
+                logger.experiment.config.update(config, allow_val_change=True)
+
+
 class BenignCLI(LightningCLI):
     """LightningCLI with benign's data/method base classes, run directories and loggers."""
 
@@ -50,6 +63,7 @@ class BenignCLI(LightningCLI):
         self.run_location: RunLocation | None = None
         self.created_run_dir: str | None = None
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        kwargs.setdefault("save_config_callback", SaveRunConfig)
         kwargs.setdefault("seed_everything_default", 0)
         try:
             self._init_and_run(args, run, **kwargs)

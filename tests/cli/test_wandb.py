@@ -34,8 +34,9 @@ def test_no_login_means_an_offline_wandb_run_with_metrics_config_and_artifacts(r
     logged = {item.key or "/".join(item.nested_key) for r in records if r.WhichOneof("record_type") == "history" for item in r.history.item}
     assert {"train/acc", "val/acc", "test/acc", "test/robust_acc@0.05", "train/acc_noisy"} <= logged
 
-    config_keys = {item.key for r in records if r.WhichOneof("record_type") == "config" for item in r.config.update}
-    assert any("noise_rate" in key or key == "noise_rate" for key in config_keys) or config_keys
+    config = {item.key: item.value_json for r in records if r.WhichOneof("record_type") == "config" for item in r.config.update}
+    assert {"data", "model", "trainer", "seed_everything"} <= set(config)
+    assert '"noise_rate": 0.2' in config["data"] and "benign.methods.ERM" in config["model"]
 
     artifacts = {r.artifact.type for r in records if r.WhichOneof("record_type") == "artifact"}
     assert {"config", "noise-manifest", "model"} <= artifacts, kinds
