@@ -3,6 +3,7 @@
     benign repro label-noise --quick                 # digits on a CPU, one seed (~3 min)
     benign repro memorization --quick --seeds 3      # mean ± 95% CI over 3 seeds
     benign repro label-noise --dataset mnist --seeds 3 --out runs/e1-mnist
+    benign repro label-noise --quick --jobs 2        # two processes (both CPU cores)
     benign repro label-noise --dataset cifar10 --seeds 3 --shard 0/4   # one of 4 processes
 
 The grid resumes: rerunning the same command skips finished cells (``<out>/cells/``).
@@ -22,6 +23,7 @@ import torch
 from benign.errors import ConfigError
 from benign.repro.base import Experiment, run_experiment
 from benign.repro.config import ReproSettings
+from benign.repro.parallel import start_shards, wait_shards
 from benign.repro.registry import EXPERIMENTS, get_experiment
 
 
@@ -72,8 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only cells I, I+N, I+2N... of the grid (e.g. one process per GPU or SLURM array "
         "task); rerun without --shard at the end to gather every cell into one results.csv",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="run the grid in N processes, one shard each (one GPU each when there are several)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def shard_argv(args: argparse.Namespace, out: str) -> list[str]:
+    """The ``benign repro`` arguments of ``args`` without ``--jobs`` (for the shard processes)."""
+    argv = [args.experiment, "--dataset", args.dataset, "--seeds", str(args.seeds), "--out", out]
+    argv += ["--quick"] * args.quick + (["--config", args.config] if args.config else [])
+    argv += [item for override in args.overrides for item in ("--set", override)]
+    return argv + (["--threads", str(args.threads)] if args.threads is not None else [])
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -134,6 +150,25 @@ def main(argv: list[str]) -> int:
         config=args.config,
         overrides=tuple(args.overrides),
     )
+    if args.jobs > 1:
+        if args.shard is not None:
+            raise ConfigError(
+                "--jobs and --shard do not combine: --jobs N runs shards 0..N-1 itself"
+            )
+        children = start_shards(
+            shard_argv(args, settings.out), args.jobs, os.path.join(settings.out, "logs")
+        )
+        shard(experiment, 0, args.jobs)
+        try:
+            with _plain_argv():
+                run_experiment(experiment, settings, progress=not args.no_progress)
+        except BaseException:
+            wait_shards(children, stop=True)
+            raise
+        wait_shards(children)
+        experiment = get_experiment(args.experiment)  # the whole grid, every cell stored now
+    elif args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     with _plain_argv():
         run_experiment(experiment, settings, progress=not args.no_progress)
     for name in ("results.csv", "figure.png", "summary.md"):
