@@ -122,7 +122,11 @@ class FineVsCoarse(FitExperiment):
             ylabel="coarse robust test accuracy",
         )
         datasets = ", ".join(map(str, results["dataset"].unique()))
-        save_figure(figure, path, f"E3 finer labels -> more robust on the coarse task ({datasets})")
+        save_figure(
+            figure,
+            path,
+            f"E3: coarse-task robustness of fine- vs coarse-label training ({datasets})",
+        )
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
         columns = [

@@ -104,7 +104,11 @@ class LabelNoise(FitExperiment):
             hue="noise_type",
             title=f"Noise spread at rate {_compare_rate(results):g}: uniform vs a few classes",
         )
-        save_figure(figure, path, f"E1 label noise -> vulnerability ({_dataset(results)})")
+        save_figure(
+            figure,
+            path,
+            f"E1: label noise and adversarial vulnerability of interpolating ERM ({_dataset(results)})",
+        )
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
         symmetric = results[results["noise_type"] == "symmetric"]

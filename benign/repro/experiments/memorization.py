@@ -29,9 +29,15 @@ from benign.repro.tables import (
 )
 
 FIT_METRICS = {
-    "acc_noisy": "noisy points: fit the noisy label",
-    "true_acc_noisy": "noisy points: predict the true label",
-    "acc_clean": "clean points: correct",
+    "acc_noisy": "noisy: fit noisy label",
+    "true_acc_noisy": "noisy: true label",
+    "acc_clean": "clean: correct",
+}
+#: Table headers of the training-fit metrics (the figure uses the short labels above).
+FIT_HEADERS = {
+    "acc_noisy": "noisy labels fitted (acc_noisy)",
+    "true_acc_noisy": "noisy points predicted as true label (true_acc_noisy)",
+    "acc_clean": "clean training points correct (acc_clean)",
 }
 METHOD_ORDER = ("ERM", "AT", "TRADES")
 
@@ -116,7 +122,7 @@ class Memorization(FitExperiment):
         save_figure(
             figure,
             path,
-            f"E2 robust training does not fit the noise ({', '.join(map(str, results['dataset'].unique()))})",
+            f"E2: do robust training methods fit the label noise? ({', '.join(map(str, results['dataset'].unique()))})",
         )
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
@@ -124,7 +130,7 @@ class Memorization(FitExperiment):
         fit = metric_table(
             frame,
             ["variant"],
-            [Column(label, metric) for metric, label in FIT_METRICS.items()],
+            [Column(label, metric) for metric, label in FIT_HEADERS.items()],
             labels={"variant": "method"},
         )
         test = metric_table(

@@ -179,7 +179,7 @@ class Mislabelled(FitExperiment):
         save_figure(
             figure,
             path,
-            f"E4 finding mislabelled training points ({', '.join(map(str, results['dataset'].unique()))})",
+            f"E4: finding mislabelled training points ({', '.join(map(str, results['dataset'].unique()))})",
         )
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
