@@ -91,7 +91,14 @@ def ascent_direction(grad: Tensor, norm: str) -> Tensor:
     """
     grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
     if norm == "linf":
-        return grad.sign()
+        return grad.sign_()  # in place on nan_to_num's fresh copy
     if norm == "l2":
         return grad / l2_norm(grad).clamp_min(_TINY)
     raise ValueError(f"unknown norm {norm!r}; expected 'linf' or 'l2'")
+
+
+def ascent_step(x: Tensor, grad: Tensor, alpha: float, norm: str) -> Tensor:
+    """``x + alpha * ascent_direction(grad, norm)``, computed in place on a fresh tensor (one
+    allocation, no separate product and sum tensors). Not differentiable: for the attack loops."""
+    direction = ascent_direction(grad, norm)
+    return direction.mul_(alpha).add_(x)

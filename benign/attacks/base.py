@@ -115,8 +115,12 @@ class Attack(abc.ABC):
     def _name(self) -> str:
         return attack_class(self).__name__
 
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        """Return adversarial inputs for ``model`` at ``(x, y)``, detached, shaped like ``x``."""
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor, **extra: Tensor) -> Tensor:
+        """Return adversarial inputs for ``model`` at ``(x, y)``, detached, shaped like ``x``.
+
+        ``extra`` keyword tensors go to :meth:`perturb` of attacks that take them (e.g.
+        ``TRADESAttack``'s precomputed ``p_clean``).
+        """
         if x.dim() < 2:
             raise ValueError(f"x must be a batch [B, ...], got shape {tuple(x.shape)}")
         if y.shape[:1] != x.shape[:1]:
@@ -133,7 +137,7 @@ class Attack(abc.ABC):
             if y0.is_inference():
                 y0 = y0.clone()
             with attack_mode(model, self.model_mode):
-                x_adv = self.perturb(model, x0, y0)
+                x_adv = self.perturb(model, x0, y0, **extra)
         return x_adv.detach()
 
     @abc.abstractmethod

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from benign.attacks._losses import cross_entropy
-from benign.attacks._projection import ascent_direction, feasible, random_in_ball
+from benign.attacks._projection import ascent_step, feasible, random_in_ball
 from benign.attacks._validation import check_bool, check_step_size
 from benign.attacks.base import Attack, input_gradient
 
@@ -69,5 +69,5 @@ class FGSM(Attack):
         loss = cross_entropy(model(x_adv), y).sum()
         grad = input_gradient(loss, x_adv)
         with torch.no_grad():
-            step = x_adv.detach() + self.alpha * ascent_direction(grad, self.norm)
+            step = ascent_step(x_adv.detach(), grad, self.alpha, self.norm)
             return feasible(x, step, self.eps, self.norm)

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from benign.attacks._losses import attack_loss
 from benign.attacks._projection import (
-    ascent_direction,
+    ascent_step,
     clamp_to_box,
     linf_bounds,
     project,
@@ -120,5 +120,6 @@ class PGD(Attack):
             x_adv = x_adv.detach().requires_grad_(True)
             loss = attack_loss(self.loss, model(x_adv), y).sum()
             grad = input_gradient(loss, x_adv)
-            x_adv = to_feasible(x_adv.detach() + alpha * ascent_direction(grad, norm))
-        return x_adv.detach()
+            with torch.no_grad():
+                x_adv = to_feasible(ascent_step(x_adv.detach(), grad, alpha, norm))
+        return x_adv

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benign.attacks._projection import ascent_direction, feasible
+from benign.attacks._projection import ascent_step, feasible
 from benign.attacks._validation import check_nonnegative, check_step_size, check_steps
 from benign.attacks.base import Attack, input_gradient
 
@@ -62,10 +62,17 @@ class TRADESAttack(Attack):
         """The step length actually used: ``step_size``, or ``2.5 * eps / steps`` by default."""
         return self.step_size if self.step_size is not None else 2.5 * self.eps / self.steps
 
-    def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    def perturb(
+        self, model: nn.Module, x: Tensor, y: Tensor, p_clean: Tensor | None = None
+    ) -> Tensor:
+        """``p_clean``: the model's clean softmax probabilities at ``x`` in the attack's
+        ``model_mode``, if the caller has them already (saves one forward pass)."""
         eps, norm, alpha = self.eps, self.norm, self.alpha
         with torch.no_grad():
-            p_clean = F.softmax(model(x).float(), dim=1)
+            if p_clean is None:
+                p_clean = F.softmax(model(x).float(), dim=1)
+            else:
+                p_clean = p_clean.detach().float()
             x_adv = feasible(x, x + self.init_std * torch.randn_like(x), eps, norm)
         for _ in range(self.steps):
             x_adv = x_adv.detach().requires_grad_(True)
@@ -73,5 +80,5 @@ class TRADESAttack(Attack):
             loss = F.kl_div(log_p_adv, p_clean, reduction="sum")
             grad = input_gradient(loss, x_adv)
             with torch.no_grad():
-                x_adv = feasible(x, x_adv + alpha * ascent_direction(grad, norm), eps, norm)
-        return x_adv.detach()
+                x_adv = feasible(x, ascent_step(x_adv.detach(), grad, alpha, norm), eps, norm)
+        return x_adv

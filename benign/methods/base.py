@@ -78,8 +78,10 @@ class BenignModule(L.LightningModule):
                 f"{stage}_{name}": metric
                 for stage in ("train", "val", "test")
                 for name, metric in (
-                    ("acc", MulticlassAccuracy(num_classes, average="micro")),
-                    ("loss", MeanMetric()),
+                    # No per-step input validation: it syncs with the device every step, and a
+                    # bad label already fails in the cross-entropy. NaN losses stay visible.
+                    ("acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False)),
+                    ("loss", MeanMetric(nan_strategy="disable")),
                 )
             }
         )
@@ -124,12 +126,29 @@ class BenignModule(L.LightningModule):
         self._update_metrics(stage, loss, logits, y)
 
     def _update_metrics(self, stage: str, loss: Tensor, logits: Tensor, y: Tensor) -> None:
+        # Only accumulate here: no host sync, no per-step logging (``self.log`` of a metric costs
+        # milliseconds per call, a large share of a small model's step). Logged at epoch end.
+        self.metrics[f"{stage}_acc"].update(logits.detach(), y)
+        # The batch mean repeated once per example = the example-weighted mean over the epoch.
+        self.metrics[f"{stage}_loss"].update(loss.detach().float().expand(y.numel()))
+
+    def _log_metrics(self, stage: str) -> None:
+        # Epoch-level only, so the keys stay exactly ``train/acc`` (no ``_step``/``_epoch`` suffix);
+        # Lightning computes (synced over DDP ranks) and resets the metric objects.
         acc, mean_loss = self.metrics[f"{stage}_acc"], self.metrics[f"{stage}_loss"]
-        acc(logits.detach(), y)
-        mean_loss(loss.detach(), weight=y.numel())
-        # Epoch-level only, so the keys stay exactly ``train/acc`` (no ``_step``/``_epoch`` suffix).
+        if not acc.update_called:
+            return
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
         self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=stage == "train")
+
+    def on_train_epoch_end(self) -> None:
+        self._log_metrics("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
 
     # -- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:

@@ -47,7 +47,7 @@ class TRADES(BenignModule):
     def __init__(
         self,
         backbone: BackboneFactory,
-        attack: Attack = lazy_instance(TRADESAttack, eps=0.1, steps=7),
+        attack: Attack = lazy_instance(TRADESAttack, eps=0.1, steps=7),  # noqa: B008 - a config default
         beta: float = 6.0,
         num_classes: int = 10,
         optimizer: OptimizerCallable | None = None,
@@ -62,9 +62,18 @@ class TRADES(BenignModule):
         self.beta = beta
 
     def training_loss(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        logits_clean = self(x)
         if self.beta == 0:
+            logits_clean = self(x)
             return F.cross_entropy(logits_clean, y), logits_clean
-        x_adv = self.attack(self, x, y)
+        if isinstance(self.attack, TRADESAttack) and self.attack.model_mode == "train":
+            # The attack's clean pass would repeat this train-mode forward exactly: reuse it.
+            logits_clean = self(x)
+            p_clean = F.softmax(logits_clean.detach().float(), dim=1)
+            x_adv = self.attack(self, x, y, p_clean=p_clean)
+        else:
+            # As in Zhang et al.'s code: the (eval-mode) attack first, then the training passes,
+            # so the clean graph is not held in memory during the attack.
+            x_adv = self.attack(self, x, y)
+            logits_clean = self(x)
         logits_adv = self(x_adv)
         return trades_loss(logits_clean, logits_adv, y, self.beta), logits_clean
