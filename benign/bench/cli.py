@@ -1,0 +1,200 @@
+"""``benign bench``: time our training steps and attacks against plain PyTorch and torchattacks.
+
+    benign bench --quick --json bench.json             # tiny, well under a minute on a CPU
+    benign bench --model small_cnn --input digits       # at_cost_ratio, attack_speedup
+    benign bench --model preact_resnet18 --input cifar --batch-size 128 --cases erm,reference
+    benign bench --device cuda --precision bf16 --channels-last
+
+Prints the per-case medians and the ratios ``lightning_overhead`` (our Lightning ERM step over a
+plain-PyTorch one), ``at_cost_ratio`` (our PGD-K adversarial-training step over K+1 ERM steps;
+1.0 is no better than naive) and ``attack_speedup`` (torchattacks' PGD time over ours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any, NoReturn
+
+import torch
+
+from benign.bench.cases import INPUTS, MODELS
+from benign.bench.runner import CASES, PRECISIONS, BenchSettings, run_bench
+from benign.errors import ConfigError
+
+#: Defaults of a full run and of ``--quick`` (an explicit option wins over both).
+DEFAULTS = {
+    "model": "small_cnn",
+    "input": "cifar",
+    "batch_size": 128,
+    "steps": 10,
+    "repeats": 10,
+    "rounds": 5,
+}
+QUICK = {
+    "model": "small_cnn",
+    "input": "digits",
+    "batch_size": 32,
+    "steps": 3,
+    "repeats": 3,
+    "rounds": 1,
+}
+
+LABELS = {
+    "erm": "ERM step (Lightning)",
+    "reference": "ERM step (plain PyTorch)",
+    "at": "AT step (PGD-{k})",
+    "trades": "TRADES step (KL-{k})",
+    "pgd": "PGD-{k} attack (ours)",
+    "torchattacks": "PGD-{k} attack (torchattacks)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse raising a one-line :class:`ConfigError` instead of printing usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"benign bench: {message} (see `benign bench --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="benign bench",
+        description="Time ERM/AT/TRADES steps and PGD on synthetic batches; print medians and ratios.",
+    )
+    parser.add_argument(
+        "--model", default=None, help=f"backbone: {', '.join(MODELS)} (default small_cnn)"
+    )
+    parser.add_argument(
+        "--input", default=None, help=f"input shape: {', '.join(INPUTS)} (default cifar)"
+    )
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size (default 128)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="K of PGD-K and of the TRADES attack (default 10)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed steps per case (default 10)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="interleaved rounds the repeats are split into (default 5)",
+    )
+    parser.add_argument(
+        "--precision", default="32", help="32 or bf16 (autocast, Lightning's bf16-mixed)"
+    )
+    parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+    )
+    parser.add_argument(
+        "--json", default=None, metavar="FILE", help="also write the results as JSON"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny run: small_cnn, digits input, few repeats"
+    )
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> BenchSettings:
+    """Check the options (one-line ConfigError) and fill the defaults."""
+    defaults = QUICK if args.quick else DEFAULTS
+    values = {
+        key: getattr(args, key) if getattr(args, key) is not None else default
+        for key, default in defaults.items()
+    }
+    _check_choice("--model", values["model"], MODELS)
+    _check_choice("--input", values["input"], INPUTS)
+    _check_choice("--device", args.device, ("cpu", "cuda"))
+    _check_choice("--precision", args.precision, PRECISIONS)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("benign bench: --device cuda but CUDA is not available: use --device cpu")
+    for flag, key, minimum in (
+        ("--batch-size", "batch_size", 2),
+        ("--steps", "steps", 1),
+        ("--repeats", "repeats", 1),
+        ("--rounds", "rounds", 1),
+    ):
+        if values[key] < minimum:
+            raise ConfigError(f"benign bench: {flag} must be >= {minimum}, got {values[key]}")
+    if values["rounds"] > values["repeats"]:
+        raise ConfigError(
+            f"benign bench: --rounds {values['rounds']} exceeds --repeats {values['repeats']}: "
+            "each round times at least one step of every case"
+        )
+    cases = tuple(name.strip() for name in args.cases.split(",") if name.strip())
+    unknown = [name for name in cases if name not in CASES]
+    if unknown or not cases:
+        raise ConfigError(
+            f"benign bench: unknown --cases {','.join(unknown) or '(none)'}: use a subset of {','.join(CASES)}"
+        )
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"benign bench: --threads must be >= 1, got {args.threads}")
+    return BenchSettings(
+        device=args.device,
+        precision=args.precision,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        cases=cases,
+        **values,
+    )
+
+
+def _check_choice(flag: str, value: str, choices: Any) -> None:
+    if value not in choices:
+        raise ConfigError(
+            f"benign bench: unknown {flag} {value!r}: use one of {', '.join(choices)}"
+        )
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The human-readable report of :func:`~benign.bench.runner.run_bench`'s result."""
+    k = result["steps"]
+    load = " -> ".join(_fmt(v, 2) for v in result["load_average"])
+    lines = [
+        f"benign bench: {result['model']}, {result['input']}-shaped input, batch {result['batch_size']}, "
+        f"{result['device']} ({result['device_name']}, {result['threads']} threads), precision "
+        f"{result['precision']}{', channels_last' if result['channels_last'] else ''}"
+        f"{', compiled' if result['compile'] else ''}; load average {load}",
+        f"{'case':<32}{'median ms':>12}{'q1 ms':>12}{'q3 ms':>12}{'n':>5}",
+    ]
+    for name, median in result["median_ms"].items():
+        label = LABELS[name].format(k=k)
+        lines.append(
+            f"{label:<32}{median:>12.2f}{result['q1_ms'][name]:>12.2f}"
+            f"{result['q3_ms'][name]:>12.2f}{result['samples'][name]:>5}"
+        )
+    if result["pgd_images_per_s"] is not None:
+        lines.append(f"PGD-{k} throughput (ours): {result['pgd_images_per_s']:.1f} images/s")
+    lines += [
+        f"lightning_overhead = {_fmt(result['lightning_overhead'])}  (Lightning ERM step / plain-PyTorch ERM step)",
+        f"at_cost_ratio      = {_fmt(result['at_cost_ratio'])}  (AT step / ({k}+1) x ERM step; 1.0 = naive)",
+        f"attack_speedup     = {_fmt(result['attack_speedup'])}  (torchattacks PGD / our PGD)",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``benign bench`` (dispatched from :func:`benign.cli.main`)."""
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(args)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    result = run_bench(settings)
+    print(format_table(result))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(result, handle, indent=2)
+        print(f"benign bench: wrote {args.json}")
+    return 0

@@ -1,0 +1,211 @@
+"""Run the benchmark: every case timed in interleaved rounds, then medians and ratios.
+
+Cases (PAPER.md's methods, on one backbone and batch):
+
+- ``erm``, ``at``, ``trades``: one training step of :class:`~benign.methods.ERM`,
+  :class:`~benign.methods.AdversarialTraining` (PGD-K, Madry et al. 2018) and
+  :class:`~benign.methods.TRADES` (K-step KL attack, Zhang et al. 2019) in a real
+  ``lightning.Trainer`` fit loop;
+- ``reference``: the same ERM step in a plain-PyTorch loop;
+- ``pgd``, ``torchattacks``: one call of our PGD-K and of torchattacks' on the ERM model.
+
+Each round runs every case for a few steps, in forward order on even rounds and backward order
+on odd ones, so a load change on a shared machine hits the compared cases alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import platform
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
+
+from benign.attacks import PGD, TRADESAttack
+from benign.bench.cases import BenchCase
+from benign.bench.reference import ReferenceERM, autocast, quiet_lightning, torchattacks_pgd
+from benign.bench.timing import Clock, StepTimer, intervals, summary_ms, time_calls
+from benign.methods import ERM, TRADES, AdversarialTraining, BenignModule
+
+#: Every case, in the order of a forward round.
+CASES = ("erm", "reference", "at", "trades", "pgd", "torchattacks")
+#: Attack radius per input (pixel units): the usual linf settings of each dataset.
+EPS = {"digits": 0.1, "mnist": 0.3, "cifar": 8 / 255}
+PRECISIONS = {"32": "32-true", "bf16": "bf16-mixed"}
+
+
+@dataclass
+class BenchSettings:
+    """What to time; see ``benign bench --help``."""
+
+    model: str = "small_cnn"
+    input: str = "cifar"
+    batch_size: int = 128
+    device: str = "cpu"
+    steps: int = 10
+    repeats: int = 10
+    rounds: int = 5
+    precision: str = "32"
+    channels_last: bool = False
+    compile: bool = False
+    cases: tuple[str, ...] = CASES
+    seed: int = 0
+
+    @property
+    def case(self) -> BenchCase:
+        return BenchCase(self.model, self.input, self.batch_size, self.device)
+
+    @property
+    def steps_per_round(self) -> int:
+        """Timed steps of each case per round (at least one)."""
+        return max(1, -(-self.repeats // self.rounds))
+
+
+class _Bench:
+    """The models, the batch and the timers of one benchmark."""
+
+    def __init__(self, settings: BenchSettings) -> None:
+        self.s = settings
+        self.device = torch.device(settings.device)
+        self.clock = Clock(self.device)
+        torch.manual_seed(settings.seed)
+        case = settings.case
+        eps = EPS[settings.input]
+        self.eps, self.alpha = eps, 2.5 * eps / settings.steps
+        common = dict(
+            num_classes=case.shape.num_classes,
+            channels_last=settings.channels_last,
+            compile=settings.compile,
+        )
+        factory = case.backbone_factory()
+        self.modules: dict[str, BenignModule] = {
+            "erm": ERM(factory, **common),
+            "at": AdversarialTraining(
+                factory, attack=PGD(eps, self.alpha, settings.steps), **common
+            ),
+            "trades": TRADES(
+                factory, attack=TRADESAttack(eps, self.alpha, settings.steps), **common
+            ),
+        }
+        self.reference = ReferenceERM(
+            copy.deepcopy(self.modules["erm"].backbone),
+            self.device,
+            settings.precision,
+            settings.channels_last,
+        )
+        if settings.compile:
+            self.reference.model = torch.compile(self.reference.model)
+        x, y = case.batch()
+        self.x, self.y = x.to(self.device), y.to(self.device)
+        if settings.channels_last:
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
+        attacked = self.modules["erm"].to(self.device)
+        self.attacks = {
+            "pgd": lambda: PGD(eps, self.alpha, settings.steps)(attacked, self.x, self.y),
+        }
+        if "torchattacks" in settings.cases:
+            theirs = torchattacks_pgd(attacked, eps, self.alpha, settings.steps)
+            self.attacks["torchattacks"] = lambda: theirs(self.x, self.y)
+
+    def fit_steps(self, name: str, steps: int) -> list[float]:
+        """Per-step times of ``steps`` training steps of a method in a Lightning fit loop."""
+        timer = StepTimer(self.clock)
+        trainer = L.Trainer(
+            accelerator="gpu" if self.device.type == "cuda" else "cpu",
+            devices=1,
+            precision=PRECISIONS[self.s.precision],
+            max_epochs=1,
+            limit_train_batches=steps + 1,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            benchmark=self.device.type == "cuda" or None,
+            callbacks=[timer],
+        )
+        loader = self.s.case.loader(steps + 1, pin_memory=self.device.type == "cuda")
+        trainer.fit(self.modules[name], train_dataloaders=loader)
+        return intervals(timer.stamps)
+
+    def run_case(self, name: str, steps: int) -> list[float]:
+        if name in self.modules:
+            return self.fit_steps(name, steps)
+        if name == "reference":
+            loader = self.s.case.loader(steps + 1, pin_memory=self.device.type == "cuda")
+            return intervals(self.reference.run(loader, self.clock))
+        with autocast(self.device, self.s.precision):
+            return time_calls(self.attacks[name], steps, self.clock)
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """``numerator / denominator``, or None when either case was not timed."""
+    if numerator is None or denominator is None:
+        return None
+    return numerator / denominator
+
+
+def run_bench(settings: BenchSettings) -> dict[str, Any]:
+    """Time the cases of ``settings``; the JSON-ready result (see ``benign bench --help``)."""
+    load_before = _load_average()
+    samples: dict[str, list[float]] = {name: [] for name in settings.cases}
+    with quiet_lightning(), warnings.catch_warnings():
+        # One synthetic in-memory batch: a loader without workers is what we want to time.
+        warnings.filterwarnings("ignore", category=PossibleUserWarning)
+        bench = _Bench(settings)
+        order = [name for name in CASES if name in settings.cases]
+        for name in order:  # warm-up round: allocators, kernels, compilation; not timed
+            bench.run_case(name, 1)
+        for round_index in range(settings.rounds):
+            for name in order if round_index % 2 == 0 else order[::-1]:
+                samples[name] += bench.run_case(name, settings.steps_per_round)
+    summaries = {name: summary_ms(times) for name, times in samples.items()}
+    median = {name: s["median"] for name, s in summaries.items()}
+    k = settings.steps
+    erm = median.get("erm")
+    result: dict[str, Any] = {
+        "lightning_overhead": ratio(erm, median.get("reference")),
+        "at_cost_ratio": ratio(median.get("at"), None if erm is None else (k + 1) * erm),
+        "attack_speedup": ratio(median.get("torchattacks"), median.get("pgd")),
+        "device": settings.device,
+        "device_name": _device_name(bench.device),
+        "model": settings.model,
+        "input": settings.input,
+        "batch_size": settings.batch_size,
+        "steps": k,
+        "precision": settings.precision,
+        "channels_last": settings.channels_last,
+        "compile": settings.compile,
+        "median_ms": median,
+        "q1_ms": {name: s["q1"] for name, s in summaries.items()},
+        "q3_ms": {name: s["q3"] for name, s in summaries.items()},
+        "samples": {name: len(times) for name, times in samples.items()},
+        "pgd_images_per_s": None,
+        "threads": torch.get_num_threads(),
+        "load_average": [load_before, _load_average()],
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+    }
+    if "pgd" in median:
+        result["pgd_images_per_s"] = settings.batch_size / (median["pgd"] / 1000.0)
+    return result
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (None where the OS has none), to judge the timings' noise."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
