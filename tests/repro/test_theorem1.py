@@ -107,3 +107,17 @@ def test_notebook_runs_on_tiny_results(tiny_e5, repo_root, monkeypatch) -> None:
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
     assert any("holds" in str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+
+
+@pytest.mark.slow
+def test_quick_run_respects_the_theorem(tmp_path) -> None:
+    out = str(tmp_path / "theorem1")
+    results = run_experiment(
+        Theorem1(), ReproSettings(seeds=1, quick=True, out=out), progress=False
+    )
+    table = theorem_table(results)
+    above = table[table["m / m*"] >= 1]
+    assert len(above) == 6 and (above["verdict"] != "VIOLATED").all()
+    assert (table["floor_missed"] == 0).all() and (table["interpolating"] == table["trials"]).all()
+    below = table[table["m / m*"] < 0.3]
+    assert (below["frac_risk>=c1"] < 0.5).all()  # far below the bound the event fails

@@ -75,11 +75,14 @@ def theorem_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def command_line(name: str, settings: Settings) -> str:
-    """The ``benign repro`` command that reproduces ``settings``."""
-    if hasattr(settings, "command"):
-        return settings.command(name)
-    quick = " --quick" if settings.quick else ""
-    return f"benign repro {name} --seeds {settings.seeds}{quick} --out {settings.out}"
+    """The ``benign repro`` command that reproduces ``settings`` (no ``--dataset``: unused)."""
+    parts = ["benign repro", name, "--seeds", str(settings.seeds)]
+    if settings.quick:
+        parts.append("--quick")
+    if getattr(settings, "config", None):
+        parts += ["--config", str(settings.config)]
+    parts += [f"--set '{item}'" for item in getattr(settings, "overrides", ())]
+    return " ".join([*parts, "--out", settings.out])
 
 
 def theorem1_summary(results: pd.DataFrame, settings: Settings) -> str:
