@@ -42,8 +42,8 @@ SMALL = ["--data.batch_size", "8", "--data.num_workers", "0"]
 
 
 @pytest.mark.parametrize("method", ["erm", "at", "trades"])
-def test_mnist_configs_train_one_step(method, mnist_dir, monkeypatch):
-    data_dir, _ = mnist_dir
+def test_mnist_configs_train_one_step(method, request, monkeypatch):
+    data_dir, _ = request.getfixturevalue("mnist_dir")
     args = ["fit", "--config", os.path.join(REPO, "configs", "mnist", f"{method}.yaml"), "--data.data_dir", str(data_dir)]
     assert run_benign([*args, *SMALL, *ONE_STEP], monkeypatch) == 0
 

@@ -31,7 +31,7 @@ class AdversarialTraining(BenignModule):
     def __init__(
         self,
         backbone: BackboneFactory,
-        attack: Attack = lazy_instance(PGD, eps=0.1, steps=7),
+        attack: Attack = lazy_instance(PGD, eps=0.1, steps=7),  # noqa: B008 - jsonargparse's lazy default
         num_classes: int = 10,
         optimizer: OptimizerCallable | None = None,
         lr_scheduler: LRSchedulerCallable | None = None,
