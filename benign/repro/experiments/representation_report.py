@@ -206,7 +206,7 @@ def representation_figure(
         "method",
         "metric",
         title=f"Coarse-label models: linear probe for the fine labels ({', '.join(map(str, real['dataset'].unique()))})",
-        ylabel="test accuracy",
+        ylabel="test accuracy (mean ± 95% CI over seeds)",
         group_order=[m for m in PROBE_ORDER if m in set(table["method"])],
         bar_order=["probe_fine_acc", "robust_acc"],
         bar_labels={
