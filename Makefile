@@ -14,7 +14,7 @@ endif
 
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint format clean
+.PHONY: install demo test test-slow lint format clean data
 
 install: $(STAMP)
 
@@ -30,6 +30,25 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/benign repro label-noise --quick --jobs 2
 	@echo "demo: figure repro_out/label-noise/figure.png, tables repro_out/label-noise/summary.md"
+
+# Real images without internet: Debian's dataset-fashion-mnist (70,000 Fashion-MNIST images in
+# torchvision's IDX format). Idempotent; never fails: without apt-get (or root) it prints the
+# torchvision download command instead. benign copies the files into data/ on first use.
+FMNIST_PKG := dataset-fashion-mnist
+FMNIST_DOWNLOAD := $(BIN)/python -c \"import torchvision as tv; [tv.datasets.FashionMNIST('data', train=t, download=True) for t in (1, 0)]\" (or pass --data.download true)
+SUDO := $(shell [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && echo "sudo -n") || echo NONE)
+
+data:
+	@if dpkg -s $(FMNIST_PKG) >/dev/null 2>&1; then \
+		echo "data: $(FMNIST_PKG) is installed ($$(dpkg -L $(FMNIST_PKG) | grep -c 'ubyte') IDX files)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$(SUDO)" != NONE ]; then \
+		echo "data: installing Debian's $(FMNIST_PKG) with apt-get"; \
+		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(FMNIST_PKG) >/dev/null ) \
+			&& echo "data: $(FMNIST_PKG) installed" \
+			|| echo "data: apt-get could not install $(FMNIST_PKG); with internet run: $(FMNIST_DOWNLOAD)"; \
+	else \
+		echo "data: no apt-get (or no root) here; with internet run: $(FMNIST_DOWNLOAD)"; \
+	fi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q

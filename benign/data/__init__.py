@@ -7,13 +7,17 @@ from benign.data.base import BenignDataModule, RawSplits
 from benign.data.cifar import CIFAR10DataModule, CIFAR100DataModule
 from benign.data.datasets import IndexedTensorDataset, RandomCropFlip, collate_batch
 from benign.data.digits import DigitsDataModule
+from benign.data.fashion_mnist import FashionMNISTDataModule
 from benign.data.loaders import eval_loader
 from benign.data.mnist import MNISTDataModule
+from benign.data.mnist5k import MNIST5kDataModule
 from benign.data.synthetic import SyntheticDataModule
 
 DATASETS: dict[str, str] = {
     "digits": "benign.data.DigitsDataModule",
     "mnist": "benign.data.MNISTDataModule",
+    "mnist5k": "benign.data.MNIST5kDataModule",
+    "fashion_mnist": "benign.data.FashionMNISTDataModule",
     "cifar10": "benign.data.CIFAR10DataModule",
     "cifar100": "benign.data.CIFAR100DataModule",
     "synthetic": "benign.data.SyntheticDataModule",
@@ -25,7 +29,9 @@ __all__ = [
     "CIFAR10DataModule",
     "CIFAR100DataModule",
     "DigitsDataModule",
+    "FashionMNISTDataModule",
     "IndexedTensorDataset",
+    "MNIST5kDataModule",
     "MNISTDataModule",
     "RandomCropFlip",
     "RawSplits",
