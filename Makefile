@@ -36,14 +36,18 @@ demo: $(STAMP)
 # torchvision download command instead. benign copies the files into data/ on first use.
 FMNIST_PKG := dataset-fashion-mnist
 FMNIST_DOWNLOAD := $(BIN)/python -c \"import torchvision as tv; [tv.datasets.FashionMNIST('data', train=t, download=True) for t in (1, 0)]\" (or pass --data.download true)
-SUDO := $(shell [ "$$(id -u)" = 0 ] && echo "" || (command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null && echo "sudo -n") || echo NONE)
 
 data:
 	@if dpkg -s $(FMNIST_PKG) >/dev/null 2>&1; then \
 		echo "data: $(FMNIST_PKG) is installed ($$(dpkg -L $(FMNIST_PKG) | grep -c 'ubyte') IDX files)"; \
-	elif command -v apt-get >/dev/null 2>&1 && [ "$(SUDO)" != NONE ]; then \
+		exit 0; \
+	fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else sudo=none; fi; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$sudo" != none ]; then \
 		echo "data: installing Debian's $(FMNIST_PKG) with apt-get"; \
-		( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(FMNIST_PKG) >/dev/null ) \
+		( $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $(FMNIST_PKG) >/dev/null ) \
 			&& echo "data: $(FMNIST_PKG) installed" \
 			|| echo "data: apt-get could not install $(FMNIST_PKG); with internet run: $(FMNIST_DOWNLOAD)"; \
 	else \
