@@ -369,7 +369,14 @@ ONE_STEP = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("method", ["erm", "at", "trades"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "erm",
+        pytest.param("at", marks=pytest.mark.slow),
+        pytest.param("trades", marks=pytest.mark.slow),
+    ],
+)
 def test_configs_train_one_step(method, fake_package, tmp_path, repo_root, monkeypatch) -> None:
     folder, _ = fake_package
     monkeypatch.setenv(PACKAGE_DIR_ENV, str(folder))

@@ -161,13 +161,18 @@ ONE_STEP = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("config", ["mnist5k/erm", "mnist5k/at", "mnist5k/trades", "mnist/erm"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        "mnist5k/erm",
+        "mnist/erm",
+        *(pytest.param(c, marks=pytest.mark.slow) for c in ("mnist5k/at", "mnist5k/trades")),
+    ],
+)
 def test_configs_train_one_step(config, digits, repo_root, monkeypatch) -> None:
     """mnist5k's configs, and an MNIST config with ``--data mnist5k`` as the only change."""
     path = os.path.join(repo_root, "configs", *config.split("/")) + ".yaml"
     if not os.path.isfile(path):
         pytest.skip(f"{path} is not in this checkout")
-    args = ["fit", "--config", path, *ONE_STEP]
-    if config.startswith("mnist/"):
-        args += ["--data", "mnist5k"]
-    assert run_benign(args, monkeypatch) == 0
+    change = ["--data", "mnist5k"] if config.startswith("mnist/") else []
+    assert run_benign(["fit", "--config", path, *change, *ONE_STEP], monkeypatch) == 0
