@@ -87,6 +87,10 @@ def check_fraction_or_count(
     """A count (int >= 1) or a fraction (float in (0, 1), or (0, 1] when ``allow_all``)."""
     if value is None and allow_none:
         return None
+    # The command line parses "200" for an ``int | float`` option as 200.0: a whole number
+    # above 1 can only mean a count.
+    if isinstance(value, float) and value > 1 and value.is_integer():
+        value = int(value)
     upper = "1]" if allow_all else "1)"
     ok = _is_number(value) and (
         (isinstance(value, int) and value >= 1)

@@ -2,6 +2,7 @@
 offline run holds the metrics, the config and the run's artefacts."""
 
 import glob
+import json
 import os
 
 from tests.cli.helpers import run_benign_subprocess
@@ -36,7 +37,8 @@ def test_no_login_means_an_offline_wandb_run_with_metrics_config_and_artifacts(r
 
     config = {item.key: item.value_json for r in records if r.WhichOneof("record_type") == "config" for item in r.config.update}
     assert {"data", "model", "trainer", "seed_everything"} <= set(config)
-    assert '"noise_rate": 0.2' in config["data"] and "benign.methods.ERM" in config["model"]
+    data, model = json.loads(config["data"]), json.loads(config["model"])
+    assert data["init_args"]["noise_rate"] == 0.2 and model["class_path"] == "benign.methods.ERM"
 
     artifacts = {r.artifact.type for r in records if r.WhichOneof("record_type") == "artifact"}
     assert {"config", "noise-manifest", "model"} <= artifacts, kinds
