@@ -311,13 +311,17 @@ def test_bad_coarse_map_is_one_line(spec, words) -> None:
 # -- the real images (Debian's package) ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def real_data_dir(tmp_path_factory) -> Path:
-    """``data_dir`` prepared from the installed package: skip without it, fail in CI."""
-    if os.environ.get(PACKAGE_DIR_ENV) == "":
-        pytest.skip(f"{PACKAGE_DIR_ENV} is empty: the package lookup is off")
+    """A ``data_dir`` with the real files: the checkout's ``data/`` when it has them, else one
+    prepared from Debian's package. Skips without either, but fails in CI."""
+    checkout_data = Path(__file__).resolve().parents[2] / "data"
+    if FashionMNISTDataModule(data_dir=str(checkout_data))._has_raw_files():
+        return checkout_data
     if FashionMNISTDataModule().package_files() is None:
-        reason = f"Debian's {DEBIAN_PACKAGE} is not installed (run 'make data')"
+        reason = (
+            f"Fashion-MNIST is absent: Debian's {DEBIAN_PACKAGE} is not installed (run 'make data')"
+        )
         if IN_CI:
-            pytest.fail(f"{reason}: CI must run the real-data tests")
+            pytest.fail(f"{reason}; CI must run the real-data tests")
         pytest.skip(reason)
     data_dir = tmp_path_factory.mktemp("fashion")
     FashionMNISTDataModule(data_dir=str(data_dir)).prepare_data()
