@@ -7,6 +7,7 @@ make a figure with :func:`new_figure`, fill the axes, then :func:`save_figure`.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -95,7 +96,8 @@ def grouped_bars(
         ax.bar(
             x + (i - (len(bars) - 1) / 2) * width, means, width, yerr=errors, capsize=3, label=label
         )
-    ax.set_xticks(x, [str(g) for g in groups])
+    wrap = textwrap.TextWrapper(width=6, break_long_words=False, break_on_hyphens=False)
+    ax.set_xticks(x, [wrap.fill(str(g)) for g in groups])
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.3)  # room for the legend above bars that reach 1
     ax.set_yticks(np.linspace(0, 1, 6))
