@@ -79,11 +79,9 @@ class LabelNoise(FitExperiment):
                     kind="clean test acc"
                 ),
                 at_eps[at_eps["metric"] == "robust_acc"].assign(
-                    kind=f"robust acc @ ε={headline_eps:g}"
+                    kind=f"robust @ ε={headline_eps:g}"
                 ),
-                symmetric[symmetric["metric"] == "acc_noisy"].assign(
-                    kind="train fit of noisy labels"
-                ),
+                symmetric[symmetric["metric"] == "acc_noisy"].assign(kind="noise fitted (train)"),
             ]
         )
         grouped_bars(
@@ -94,6 +92,7 @@ class LabelNoise(FitExperiment):
             title="Clean and robust test accuracy, noise fitted",
             ylabel="accuracy / share",
             group_order=sorted(rows["noise_rate"].unique()),
+            bar_order=["clean test acc", f"robust @ ε={headline_eps:g}", "noise fitted (train)"],
         )
         headline.set_xlabel("symmetric label-noise rate (share of training labels flipped)")
         compare = results[results["noise_rate"] == _compare_rate(results)]
