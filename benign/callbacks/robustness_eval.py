@@ -36,8 +36,8 @@ class RobustnessEval(L.Callback):
 
     Each evaluation audits itself (:mod:`benign.callbacks.sanity`, after Carlini et al. 2019):
     robust accuracy non-increasing in eps and below clean accuracy, at chance for linf eps >=
-    ``masking_eps``, unchanged by a stronger attack on ``sanity_samples`` points, and input
-    gradients neither zero nor non-finite. Results are logged as ``<stage>/sanity_ok`` and
+    ``masking_eps``, input gradients neither zero nor non-finite, and (at test) unchanged by a
+    stronger attack on ``sanity_samples`` points. Results are logged as ``<stage>/sanity_ok`` and
     ``<stage>/sanity_<check>`` (1 passed, 0 failed) and failures are warned about; with
     ``strict=True`` a failure stops the run with a :class:`~benign.callbacks.sanity.SanityCheckError`.
 
@@ -53,7 +53,7 @@ class RobustnessEval(L.Callback):
         batch_size: evaluation batch size (``None``: the data module's).
         sanity: run the sanity checks.
         strict: fail the run when a sanity check fails (else warn).
-        sanity_samples: points of the stronger-attack check (0 skips that check).
+        sanity_samples: points of the stronger-attack check at test (0 skips that check).
         masking_eps: linf radius from which robust accuracy must be at chance level.
         sanity_tolerance: slack of the checks, in accuracy (0.02 = two percentage points).
     """
@@ -215,7 +215,8 @@ class RobustnessEval(L.Callback):
         chance = sanity.largest_class_share(torch.as_tensor(targets))
         sanity.check_masking(report, self.eps, acc, self.attack.norm, self.masking_eps, chance, tol)
         sanity.check_gradients(report, int(zero), int(nonfinite), int(batches))
-        self._check_stronger(trainer, pl_module, dataset, report)
+        if stage == "test":  # the costlier check: once per run, on the final model
+            self._check_stronger(trainer, pl_module, dataset, report)
         self.sanity_reports[stage] = report
         pl_module.log_dict(report.metrics(stage), sync_dist=True)
         if report.ok:

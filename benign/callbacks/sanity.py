@@ -120,8 +120,8 @@ def check_masking(
     ok = acc[-1] <= chance + tol
     message = (
         f"robust accuracy {acc[-1]:.3f} at linf eps {eps[-1]:g} is above chance ({chance:.3f}), "
-        "yet every input can be moved to a constant image there: suspect gradient masking; "
-        "try loss: cw, more restarts or AutoAttack"
+        "yet every input can be moved to a constant image there: suspect gradient masking "
+        "(try loss: cw, more restarts or AutoAttack)"
     )
     report.record("masking", ok, message)
 
@@ -130,8 +130,8 @@ def check_gradients(report: SanityReport, zero: int, nonfinite: int, batches: in
     ok = zero == 0 and nonfinite == 0
     message = (
         f"input gradients of the attack loss are all zero on {zero} and non-finite on {nonfinite} "
-        f"of {batches} batches: gradient attacks cannot move there (gradient masking or a "
-        "non-differentiable layer); try loss: cw or a gradient-free attack"
+        f"of {batches} batches: gradient attacks cannot move there, a sign of gradient masking "
+        "or a non-differentiable layer (try loss: cw or a gradient-free attack)"
     )
     report.record("gradients", ok, message)
 
