@@ -65,9 +65,10 @@ class PreemptionCheckpoint(Checkpoint):
 
     Lightning stops after the running batch on SIGTERM; this callback makes SIGUSR1 (SLURM's
     warning signal, ``#SBATCH --signal=USR1@90``) do the same outside SLURM's auto-requeue,
-    which Lightning handles itself (it saves an ``hpc_ckpt`` and requeues the job). The state is
-    mid-epoch: resuming from it replays the unfinished epoch's remaining batch count, so it is
-    not bit-exact like a resume from an epoch-end checkpoint, but no finished work is lost.
+    which Lightning handles itself (it saves an ``hpc_ckpt`` and requeues the job). The run exits
+    with status 143. The state is mid-epoch: resuming runs the interrupted epoch's remaining
+    number of batches (Lightning restarts that epoch's order, the loader not being resumable),
+    so unlike a resume from an epoch-end checkpoint it is not bit-exact, but no step is lost.
 
     Args:
         dirpath: the run's ``checkpoints/`` directory.
@@ -80,6 +81,7 @@ class PreemptionCheckpoint(Checkpoint):
         #: The signal that stopped the run, if any.
         self.received: int | None = None
         self._previous_handler: Any = None
+        self._trainer: L.Trainer | None = None
 
     @property
     def ckpt_path(self) -> str:
@@ -89,6 +91,7 @@ class PreemptionCheckpoint(Checkpoint):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # After Lightning installed its own handlers, which it restores when fit ends.
         self.received = None
+        self._trainer = trainer
         if not hasattr(signal, "SIGUSR1") or _slurm_requeues(trainer):
             return
         try:
@@ -98,12 +101,16 @@ class PreemptionCheckpoint(Checkpoint):
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.received = signum
+        # Treated as SIGTERM: Lightning finishes the running batch, then raises SIGTERMException.
+        connector = getattr(self._trainer, "_signal_connector", None)
+        if connector is not None:
+            connector.received_sigterm = True
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if self.received is not None:
-            raise SIGTERMException  # stop like Lightning does on SIGTERM, then on_exception
-        if trainer.received_sigterm:
+        if self.received is None and trainer.received_sigterm:
             self.received = signal.SIGTERM
+        elif self.received is not None and not trainer.received_sigterm:
+            raise SIGTERMException  # a Lightning without the flag: stop from here
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._restore_handler()

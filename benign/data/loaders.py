@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Iterator, Sequence, Sized
 from typing import Any
 
 import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from benign.data.datasets import IndexedTensorDataset, collate_batch
 
@@ -24,6 +25,27 @@ class IndexSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+
+class EpochShuffleSampler(RandomSampler):
+    """A random permutation that is a function of ``(seed, epoch)`` only, not of global RNG state.
+
+    Lightning calls :meth:`set_epoch` before every training epoch, so a run resumed at an epoch
+    boundary sees exactly the batches of an uninterrupted one. Being a ``RandomSampler``, it is
+    replaced by Lightning's (equally seeded) ``DistributedSampler`` under DDP.
+    """
+
+    def __init__(self, data_source: Sized, seed: int = 0) -> None:
+        super().__init__(data_source)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(len(self.data_source), generator=generator).tolist())
 
 
 def eval_indices(
@@ -92,7 +114,14 @@ class SplitLoadersMixin:
             raise RuntimeError("call setup('fit') before train_dataloader()")
         # A trailing batch of one point breaks BatchNorm in train mode: drop it (reshuffled each epoch).
         drop_last = len(dataset) > self.batch_size and len(dataset) % self.batch_size == 1
-        return self._loader(dataset, self.batch_size, shuffle=True, drop_last=drop_last)
+        # The order is a function of (seed, epoch), and the loader draws its worker base seed
+        # from its own generator: the global random stream of a resumed run stays in step.
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        sampler = EpochShuffleSampler(dataset, seed=seed)
+        generator = torch.Generator().manual_seed(seed)
+        return self._loader(
+            dataset, self.batch_size, sampler=sampler, drop_last=drop_last, generator=generator
+        )
 
     def val_dataloader(self) -> DataLoader:
         """The clean validation split, each point once (sharded over DDP ranks)."""
