@@ -25,7 +25,15 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from benign.callbacks import NoiseManifest, WandbRunArtifacts
 from benign.callbacks.fault_tolerance import EpochSeed, PreemptionCheckpoint
-from benign.cli_errors import CHOICES, BenignArgumentParser, exit_with_user_error, is_user_error
+from benign.cli_errors import (
+    CHOICES,
+    BenignArgumentParser,
+    check_checkpoint_path,
+    check_config_files,
+    checkpoint_error,
+    exit_with_user_error,
+    is_user_error,
+)
 from benign.data import DATASETS, BenignDataModule
 from benign.loggers import WANDB_MODES, build_loggers
 from benign.methods import BenignModule
@@ -67,9 +75,21 @@ class BenignCLI(LightningCLI):
         kwargs.setdefault("seed_everything_default", 0)
         try:
             self._init_and_run(args, run, **kwargs)
-        except BaseException:
+        except BaseException as error:
             self.remove_incomplete_run_dir()
+            ckpt_path = self._ckpt_path()
+            user_error = checkpoint_error(error, ckpt_path) if ckpt_path else None
+            if user_error is not None:
+                raise user_error from error
             raise
+
+    def _ckpt_path(self) -> str | None:
+        """The ``--ckpt_path`` of this invocation, once parsed."""
+        config = getattr(self, "config", None)
+        if config is None:
+            return None
+        subcommand = config.get("subcommand")
+        return (config.get(subcommand) if subcommand else config).get("ckpt_path")
 
     def _init_and_run(self, args: list[str] | None, run: bool, **kwargs: Any) -> None:
         super().__init__(
@@ -117,8 +137,8 @@ class BenignCLI(LightningCLI):
         trainer_config = self._get(self.config_init, "trainer", default={})
         location = self._resolve_run_location(trainer_config)
         self.run_location = location
-        if not os.path.exists(os.path.join(location.save_dir, location.name)):
-            self.created_run_dir = os.path.join(location.save_dir, location.name)
+        if not os.path.exists(location.path):  # the run, or <run>/<subcommand> of an evaluation
+            self.created_run_dir = location.path
         if trainer_config.get("logger") in (None, True):
             wandb = self._get(self.config, "wandb")
             kwargs["logger"] = build_loggers(
@@ -185,8 +205,14 @@ class BenignCLI(LightningCLI):
                     monitor="val/acc",
                     mode="max",
                     save_top_k=1,
-                    save_last=True,
                     auto_insert_metric_name=False,
+                )
+            )
+            # Lightning's save_last refreshes last.ckpt only when a best checkpoint is saved; this
+            # one writes the latest state every epoch (the final model; what --ckpt_path last resumes).
+            callbacks.append(
+                ModelCheckpoint(
+                    dirpath=location.checkpoint_dir, filename="last", enable_version_counter=False
                 )
             )
         if not any(isinstance(cb, NoiseManifest) for cb in callbacks):
@@ -256,6 +282,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.argv = sys.argv[:1] + argv
     _show_info_lines()
     try:
+        check_config_files(argv)
+        check_checkpoint_path(argv)
         BenignCLI()
     except SIGTERMException:
         # Preempted (SIGTERM/SIGUSR1): the state is in last.ckpt, but the run did not finish.

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import pickle
 import re
 import sys
+import zipfile
 from typing import NoReturn
 
+import yaml
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser
 
-from benign.errors import BenignError
+from benign.errors import BenignError, ConfigError
 
 
 class CommandLineError(BenignError, argparse.ArgumentError):
@@ -41,6 +45,22 @@ def condense_parser_message(message: str) -> str:
     key = key_match.group(1) if key_match else None
     given = re.search(r"^\s*Given value: (.*)$", text, re.M)
     option = re.search(r"Option '([^']+)' is not accepted", text)
+    inner = re.search(r"(unknown option|missing required option|unknown class \S+ for) --([\w.]+): ", text)
+    if inner and key:  # a nested parser's message, condensed already: prefix our key
+        kind, name = inner.groups()
+        if kind.startswith("unknown class"):
+            return f"{kind} --{key}.{name}: {_class_hint(name)}"
+        class_path = re.search(r"Problem with given class_path '([^']+)'", text)
+        where = f"{key.split('.')[0]}.help {class_path.group(1) if class_path else 'CLASS'}"
+        fix = "check its spelling" if kind == "unknown option" else "set it"
+        return f"{kind} --{key}.{name}: {fix} (`benign fit --{where}` lists the valid keys)"
+    not_found = re.search(r"(?:has no attribute|No module named) '[^']+'", text)
+    value = re.search(r"Got value: (\S+)$", text) or re.search(r"Expected a path but (\S+) either", text)
+    if not_found and key and value:
+        return f"unknown class {value.group(1)} for --{key}: {_class_hint(key)}"
+    required = re.search(r"the following arguments are required: ([\w.]+(?:, [\w.]+)*)", text)
+    if required:
+        return _missing_options(required.group(1).split(", "), re.findall(r'Parser key "([^"]+)"', text))
     if option:
         nested = re.search(r"NestedArg\(key='([^']+)'", text)
         name = f"{key}.{nested.group(1) if nested else option.group(1)}" if key else option.group(1)
@@ -59,6 +79,106 @@ def condense_parser_message(message: str) -> str:
         return f"invalid value for --{key}: {given.group(1)} (expected {wanted})"
     lines = [line.strip(" -") for line in text.splitlines() if line.strip(" -")]
     return "; ".join(lines) if lines else "invalid arguments"
+
+
+#: An example class path per config key, for "unknown class" messages.
+CLASS_EXAMPLES = {
+    "backbone": "benign.models.DigitsCNN",
+    "attack": "benign.attacks.PGD",
+    "optimizer": "torch.optim.SGD",
+    "lr_scheduler": "torch.optim.lr_scheduler.StepLR",
+}
+
+
+def _class_hint(key: str) -> str:
+    example = CLASS_EXAMPLES.get(key.split(".")[-1])
+    return "give an importable class path" + (f", e.g. {example}" if example else "")
+
+
+def _missing_options(names: list[str], keys: list[str]) -> str:
+    if keys:  # an argument of a class given in config, e.g. a backbone's
+        options = ", ".join(f"--{'.'.join([*keys, name])}" for name in names)
+        return f"missing required option {options}: set it (`benign fit --{keys[0]}.help CLASS` lists the options)"
+    options = ", ".join("--" + (n.split(".", 1)[1] if n.split(".")[0] in SUBCOMMANDS else n) for n in names)
+    return f"missing required option {options}: pass --config CONFIG (e.g. a run's config.yaml) or set them"
+
+
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Fail early, naming the file, on a ``--config`` file that is not valid YAML."""
+    for path in _values_of(argv, "--config", "-c"):
+        if not os.path.isfile(path):
+            if path.endswith((".yaml", ".yml")):  # else maybe an inline YAML string
+                raise CommandLineError(
+                    f"config file {path} not found: check the path (e.g. configs/digits/erm.yaml)"
+                )
+            continue
+        try:
+            with open(path) as handle:
+                yaml.safe_load(handle)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(err, "problem", None) or one_line(str(err))
+            raise CommandLineError(f"config file {path} is not valid YAML ({problem}{where}): fix its syntax") from None
+
+
+def check_checkpoint_path(argv: list[str]) -> None:
+    """Fail early on a ``--ckpt_path`` that names no file (``last``, ``best``, ``hpc`` excepted)."""
+    for path in _values_of(argv, "--ckpt_path"):
+        if path not in ("last", "best", "hpc", "null", "") and "://" not in path and not os.path.isfile(path):
+            raise CommandLineError(
+                f"checkpoint {path} not found: give the path of a .ckpt file "
+                "(runs/<run>/checkpoints/last.ckpt), or --ckpt_path last to resume the newest run"
+            )
+
+
+def checkpoint_error(error: BaseException, ckpt_path: str) -> BenignError | None:
+    """A one-line error for a checkpoint that cannot be loaded into the configured model."""
+    for cause in _chain(error):
+        text = str(cause)
+        if isinstance(cause, RuntimeError) and "Error(s) in loading state_dict" in text:
+            detail = _state_dict_mismatch(text)
+            return ConfigError(
+                f"the checkpoint {ckpt_path} does not fit the configured model ({detail}): "
+                "configure the model and data it was trained with (its run's config.yaml; "
+                "drop overrides of --model or --data.label_level)"
+            )
+        if isinstance(cause, (pickle.UnpicklingError, EOFError, zipfile.BadZipFile)) or (
+            isinstance(cause, RuntimeError) and "PytorchStreamReader" in text
+        ):
+            return ConfigError(
+                f"{ckpt_path} is not a readable checkpoint ({type(cause).__name__}: corrupt, "
+                "truncated or not a .ckpt file): use another checkpoint of the run, e.g. its best-*.ckpt"
+            )
+    return None
+
+
+def _state_dict_mismatch(text: str) -> str:
+    """``"2 missing, 3 unexpected parameters"`` from ``load_state_dict``'s error message."""
+    parts = []
+    shapes = len(re.findall(r"size mismatch for", text))
+    if shapes:
+        parts.append(f"{shapes} parameters of another shape")
+    for kind, pattern in (("missing", r"Missing key\(s\)"), ("unexpected", r"Unexpected key\(s\)")):
+        found = re.search(pattern + r" in state_dict: (.*?)(?:\.\s|$)", text, re.S)
+        if found:
+            names = re.findall(r'"[^"]+"', found.group(1))
+            parts.append(f"{len(names)} {kind}")
+    return ", ".join(parts) or "other parameters"
+
+
+def _values_of(argv: list[str], *flags: str) -> list[str]:
+    """Every value given to one of ``flags`` (``--flag VALUE`` or ``--flag=VALUE``)."""
+    values = []
+    for i, arg in enumerate(argv):
+        if arg in flags and i + 1 < len(argv):
+            values.append(argv[i + 1])
+        elif "=" in arg and arg.split("=", 1)[0] in flags:
+            values.append(arg.split("=", 1)[1])
+    return values
 
 
 def _chain(error: BaseException) -> list[BaseException]:

@@ -111,8 +111,10 @@ class CIFAR10DataModule(BenignDataModule):
             ValueError,
             pickle.UnpicklingError,
         ) as err:
+            bad = self._first_corrupt_file()
+            where = f"file {bad} is" if bad else f"files in {self.base_folder} are"
             raise DataNotFoundError(
-                f"{self.display_name} files in {self.base_folder} are corrupted or incomplete "
+                f"{self.display_name} {where} corrupted or incomplete "
                 f"({error_reason(err)}): extract a fresh copy there, or pass --data.download true"
             ) from None
         if tuple(dataset.classes) != self.fine_classes:
@@ -123,6 +125,15 @@ class CIFAR10DataModule(BenignDataModule):
             )
         images = torch.from_numpy(np.ascontiguousarray(dataset.data)).permute(0, 3, 1, 2)
         return images.contiguous(), np.asarray(dataset.targets, dtype=np.int64)
+
+    def _first_corrupt_file(self) -> str | None:
+        """The first file whose md5 sum differs from torchvision's record, if any."""
+        tv = self.torchvision_class
+        for name, md5 in [*tv.train_list, *tv.test_list, (tv.meta["filename"], tv.meta["md5"])]:
+            path = os.path.join(self.base_folder, name)
+            if not torchvision.datasets.utils.check_integrity(path, md5):
+                return path
+        return None
 
     def _load_raw(self) -> RawSplits:
         train_images, train_labels = self._read_split(train=True)

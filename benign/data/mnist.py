@@ -86,16 +86,40 @@ class MNISTDataModule(BenignDataModule):
         except RuntimeError as err:
             if "not found" in str(err).lower():
                 raise DataNotFoundError(self._missing_message()) from None
-            raise
+            raise self._unreadable(err) from None
         except (AssertionError, ValueError, OSError, KeyError) as err:
-            raise DataNotFoundError(
-                f"{self.display_name} files in {self.raw_folder} could not be read ({error_reason(err)}): "
-                "replace them with torchvision's raw IDX files, or pass --data.download true"
-            ) from None
+            raise self._unreadable(err) from None
         images = torch.as_tensor(dataset.data, dtype=torch.uint8).unsqueeze(1).contiguous()
         return images, np.asarray(dataset.targets, dtype=np.int64)
+
+    def _unreadable(self, err: BaseException) -> DataNotFoundError:
+        """The one-line error for IDX files torchvision cannot read, naming a truncated file."""
+        where, fix = f"files in {self.raw_folder}", "them with torchvision's raw IDX files"
+        for path in self.raw_files():
+            problem = idx_size_problem(path)
+            if problem:
+                where, fix = f"file {path} ({problem})", "it with torchvision's raw IDX file"
+                break
+        return DataNotFoundError(
+            f"{self.display_name} {where} could not be read ({error_reason(err)}): "
+            f"replace {fix}, or pass --data.download true"
+        )
 
     def _load_raw(self) -> RawSplits:
         train_images, train_labels = self._read_split(train=True)
         test_images, test_labels = self._read_split(train=False)
         return RawSplits(train_images, train_labels, test_images, test_labels)
+
+
+def idx_size_problem(path: str) -> str | None:
+    """Why a uint8 IDX file's size disagrees with its header (truncated, padded), or None."""
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+        dims = handle.read(4 * magic[3]) if len(magic) == 4 else b""
+    if len(magic) < 4 or len(dims) < 4 * magic[3]:
+        return "shorter than its header"
+    if magic[2] != 0x08:  # not uint8: leave it to torchvision
+        return None
+    expected = 4 + len(dims) + int(np.prod(np.frombuffer(dims, dtype=">i4")))
+    actual = os.path.getsize(path)
+    return None if actual == expected else f"{actual} bytes, its header says {expected}"
