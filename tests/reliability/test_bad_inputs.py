@@ -1,0 +1,240 @@
+"""Bad input everywhere a user types: one line naming the problem and the fix, a non-zero exit, no
+traceback, and an earlier run directory left byte-for-byte untouched."""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.cli.helpers import run_benign
+from tests.reliability.helpers import FAST_CONFIG, snapshot, write_config
+
+#: The earlier run: ERM on digits, one epoch, no evaluation callbacks (fast).
+EARLIER = {
+    **FAST_CONFIG,
+    "model": {
+        "class_path": "benign.methods.ERM",
+        "init_args": {"backbone": {"class_path": "benign.models.DigitsCNN"}},
+    },
+}
+EARLIER_NAME = "digits-erm-noise0.2-seed0"
+
+
+@pytest.fixture(scope="module")
+def earlier(tmp_path_factory) -> dict[str, str]:
+    """A finished run in ``root/runs``, and the paths the bad inputs use."""
+    root = tmp_path_factory.mktemp("bad-inputs")
+    config = write_config(root / "config.yaml", EARLIER, max_epochs=1, callbacks=[])
+    save_dir = str(root / "runs")
+    common = ["--trainer.default_root_dir", save_dir]
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        assert run_benign(["fit", "--config", config, "--test_after_fit", "false", *common]) == 0
+    finally:
+        os.chdir(cwd)
+    run = os.path.join(save_dir, EARLIER_NAME)
+    assert os.path.isfile(os.path.join(run, "checkpoints", "last.ckpt"))
+    return {"root": str(root), "config": config, "save_dir": save_dir, "run": run}
+
+
+def fit(*extra: str) -> Callable[[dict], list[str]]:
+    """``benign fit`` with the earlier run's config and save dir, plus ``extra``."""
+    return lambda ctx: [
+        "fit",
+        "--config",
+        ctx["config"],
+        "--trainer.default_root_dir",
+        ctx["save_dir"],
+        *extra,
+    ]
+
+
+def with_yaml(text: str, *extra: str) -> Callable[[dict], list[str]]:
+    """``benign fit --config <file holding text>`` after the earlier run's config."""
+
+    def build(ctx: dict) -> list[str]:
+        path = os.path.join(ctx["tmp"], "bad.yaml")
+        Path(path).write_text(text)
+        return [*fit(*extra)(ctx), "--config", path]
+
+    return build
+
+
+def with_eval(**init_args: object) -> Callable[[dict], list[str]]:
+    """A config whose RobustnessEval gets ``init_args``."""
+    callback = {"class_path": "benign.callbacks.RobustnessEval", "init_args": init_args}
+    return with_yaml(yaml.safe_dump({"trainer": {"callbacks": [callback]}}))
+
+
+def on_checkpoint(
+    make: Callable[[dict], str], *extra: str, command: str = "test"
+) -> Callable[[dict], list[str]]:
+    return lambda ctx: [command, "--ckpt_path", make(ctx), *extra]
+
+
+def evaluate(make: Callable[[dict], str], command: str = "test") -> Callable[[dict], list[str]]:
+    """``benign <command>`` of a checkpoint outside any run, with the earlier run's config."""
+    return lambda ctx: [command, *fit()(ctx)[1:], "--ckpt_path", make(ctx)]
+
+
+def earlier_checkpoint(ctx: dict) -> str:
+    return os.path.join(ctx["run"], "checkpoints", "last.ckpt")
+
+
+def garbage_checkpoint(ctx: dict) -> str:
+    path = os.path.join(ctx["tmp"], "garbage.ckpt")
+    Path(path).write_bytes(b"\x80\x04not a checkpoint" * 10)
+    return path
+
+
+def truncated_mnist(ctx: dict) -> str:
+    raw = Path(ctx["tmp"], "mnist", "MNIST", "raw")
+    raw.mkdir(parents=True)
+    labels = np.arange(60) % 10
+    for prefix in ("train", "t10k"):
+        images = np.zeros((60, 28, 28), dtype=np.uint8)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">iiii", 2051, 60, 28, 28) + images.tobytes()
+        )
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">ii", 2049, 60) + labels.astype(np.uint8).tobytes()
+        )
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:5000])  # a download cut short
+    return str(raw.parent.parent)
+
+
+def garbage_cifar(ctx: dict) -> str:
+    folder = Path(ctx["tmp"], "cifar", "cifar-10-batches-py")
+    folder.mkdir(parents=True)
+    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]:
+        (folder / name).write_bytes(b"\x80\x02garbage, not a pickle")
+    return str(folder.parent)
+
+
+def on_data(name: str, make: Callable[[dict], str]) -> Callable[[dict], list[str]]:
+    return lambda ctx: fit("--data", name, "--data.data_dir", make(ctx))(ctx)
+
+
+def repro(*args: str) -> Callable[[dict], list[str]]:
+    return lambda ctx: ["repro", *args, "--out", os.path.join(ctx["tmp"], "repro_out")]
+
+
+AT = ("--model", "AdversarialTraining", "--model.backbone", "benign.models.DigitsCNN")
+
+# (id, argv builder, words the one line must contain)
+BAD_INPUTS: list[tuple[str, Callable[[dict], list[str]], tuple[str, ...]]] = [
+    # command-line options
+    ("noise-rate-above-1", fit("--data.noise_rate", "1.5"), ("noise_rate", "1.5")),
+    ("noise-rate-negative", fit("--data.noise_rate", "-0.1"), ("noise_rate", "-0.1")),
+    ("noise-type-unknown", fit("--data.noise_type", "bogus"), ("noise_type", "bogus")),
+    ("option-typo", fit("--data.noise_rat", "0.2"), ("unknown option", "noise_rat")),
+    ("dataset-unknown", fit("--data", "imagenet"), ("imagenet", "digits")),
+    ("label-level-unknown", fit("--data.label_level", "medium"), ("label_level", "medium")),
+    ("coarse-map-unknown", fit("--data.coarse_map", "bogus"), ("coarse_map", "bogus")),
+    ("batch-size-zero", fit("--data.batch_size", "0"), ("batch_size", "0")),
+    ("method-unknown", fit("--model", "NotAMethod"), ("NotAMethod", "ERM")),
+    ("max-epochs-not-a-number", fit("--trainer.max_epochs", "many"), ("max_epochs", "many")),
+    ("wandb-mode-unknown", fit("--wandb.mode", "sometimes"), ("wandb", "sometimes")),
+    # YAML
+    ("yaml-key-typo", with_yaml("data:\n  init_args:\n    noise_rat: 0.2\n"), ("noise_rat",)),
+    (
+        "yaml-malformed",
+        with_yaml("data: [unclosed\n  noise_rate: 0.2\n"),
+        ("bad.yaml is not valid YAML", "line 2"),
+    ),
+    (
+        "config-file-missing",
+        lambda ctx: ["fit", "--config", os.path.join(ctx["tmp"], "nope.yaml")],
+        ("nope.yaml not found", "configs/digits/erm.yaml"),
+    ),
+    # experiment names
+    ("experiment-unknown", repro("nope"), ("unknown experiment 'nope'", "label-noise")),
+    # eps lists
+    ("eps-negative", with_eval(eps=[-0.1, 0.1]), ("eps", ">= 0")),
+    ("eps-unsorted", with_eval(eps=[0.1, 0.05]), ("strictly increasing", "[0.05, 0.1]")),
+    ("eps-empty", with_eval(eps=[]), ("eps list is empty",)),
+    # attack parameters
+    ("attack-steps-zero", fit(*AT, "--model.attack.steps", "0"), ("steps", "0")),
+    ("attack-step-size-zero", fit(*AT, "--model.attack.step_size", "0"), ("step_size",)),
+    ("attack-step-size-negative", fit(*AT, "--model.attack.step_size", "-0.01"), ("step_size",)),
+    ("attack-eps-negative", fit(*AT, "--model.attack.eps", "-0.1"), ("eps", "-0.1")),
+    ("attack-norm-unknown", fit(*AT, "--model.attack.norm", "l3"), ("norm", "l3")),
+    # backbones
+    (
+        "backbone-unknown",
+        fit("--model.backbone", "benign.models.NoSuchNet"),
+        ("unknown class benign.models.NoSuchNet for --model.backbone", "benign.models.DigitsCNN"),
+    ),
+    (
+        "backbone-argument-missing",
+        fit("--model.backbone", "benign.models.MLP"),
+        ("missing required option --model.backbone.in_features",),
+    ),
+    # checkpoints
+    (
+        "checkpoint-other-model",
+        on_checkpoint(earlier_checkpoint, "--data.label_level", "coarse"),  # 2 classes, not 10
+        ("does not fit the configured model", "of another shape", "--data.label_level"),
+    ),
+    (
+        "checkpoint-missing",
+        on_checkpoint(lambda ctx: "nope.ckpt", command="validate"),
+        ("nope.ckpt", "not found"),
+    ),
+    (
+        "checkpoint-corrupt",
+        evaluate(garbage_checkpoint),
+        ("garbage.ckpt", "not a readable checkpoint"),
+    ),
+    # data directories with corrupt files
+    (
+        "mnist-truncated",
+        on_data("mnist", truncated_mnist),
+        (
+            "MNIST file",
+            "train-images-idx3-ubyte (5000 bytes, its header says 47056)",
+            "--data.download true",
+        ),
+    ),
+    (
+        "cifar-garbage",
+        on_data("cifar10", garbage_cifar),
+        ("CIFAR-10 file", "data_batch_1 is corrupted", "--data.download true"),
+    ),
+]
+
+
+def test_the_table_is_large_enough():
+    assert len(BAD_INPUTS) >= 20
+    assert len({name for name, _, _ in BAD_INPUTS}) == len(BAD_INPUTS)
+
+
+@pytest.mark.parametrize(("name", "argv", "words"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input(name, argv, words, earlier, tmp_path, monkeypatch, capfd):
+    before = snapshot(earlier["save_dir"])
+    status = run_benign(argv({**earlier, "tmp": str(tmp_path)}), monkeypatch)
+    err = capfd.readouterr().err
+    assert status == 2, err
+    # Lightning's info lines (devices, "Restoring states") may come first; then one error line.
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert [line for line in lines if "error" in line.lower()] == lines[-1:], err
+    assert lines[-1].startswith("benign: error: ") and lines[-1].endswith(
+        "(rerun with --debug for the traceback)"
+    )
+    for word in words:
+        assert word in lines[-1], lines[-1]
+    assert "Traceback" not in err and "Warning" not in err
+    assert snapshot(earlier["save_dir"]) == before  # nothing new, nothing changed
+
+
+def test_debug_shows_the_traceback(earlier, monkeypatch):
+    with pytest.raises(Exception, match="noise_rate"):
+        run_benign([*fit("--data.noise_rate", "1.5")(earlier), "--debug"], monkeypatch)
