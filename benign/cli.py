@@ -107,7 +107,9 @@ class BenignCLI(LightningCLI):
         )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("data.num_classes", "model.init_args.num_classes", apply_on="instantiate")
+        parser.link_arguments(
+            "data.num_classes", "model.init_args.num_classes", apply_on="instantiate"
+        )
         parser.add_argument(
             "--run_name",
             type=str | None,
@@ -121,9 +123,19 @@ class BenignCLI(LightningCLI):
             default=True,
             help="After fit, test the final weights (logs test/acc and test/robust_acc@<eps>).",
         )
-        parser.add_argument("--wandb.mode", type=str, default="auto", help=f"One of {WANDB_MODES}; auto = online when logged in.")
+        parser.add_argument(
+            "--wandb.mode",
+            type=str,
+            default="auto",
+            help=f"One of {WANDB_MODES}; auto = online when logged in.",
+        )
         parser.add_argument("--wandb.project", type=str, default="benign", help="wandb project.")
-        parser.add_argument("--wandb.group", type=str | None, default=None, help="wandb group (e.g. the experiment).")
+        parser.add_argument(
+            "--wandb.group",
+            type=str | None,
+            default=None,
+            help="wandb group (e.g. the experiment).",
+        )
         parser.add_argument("--wandb.tags", type=list[str] | None, default=None, help="wandb tags.")
 
     def before_instantiate_classes(self) -> None:
@@ -131,7 +143,9 @@ class BenignCLI(LightningCLI):
         if config is not None and config.init_args.get("noise_seed") is None:
             # One seed fixes the run: the noisy labels follow seed_everything unless given.
             seed = self._get(self.config, "seed_everything")
-            config.init_args.noise_seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+            config.init_args.noise_seed = (
+                seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+            )
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
@@ -178,7 +192,9 @@ class BenignCLI(LightningCLI):
         # validate / test / predict log next to the checkpoint they evaluate when it is in a run
         run_dir = run_dir_of_checkpoint(ckpt_path) if ckpt_path and ckpt_path != "last" else None
         if run_dir is not None:
-            return RunLocation(os.path.dirname(run_dir), os.path.basename(run_dir), str(self.subcommand))
+            return RunLocation(
+                os.path.dirname(run_dir), os.path.basename(run_dir), str(self.subcommand)
+            )
         return RunLocation(save_dir, new_run_name(save_dir, f"{base_name}-{self.subcommand}"))
 
     def _default_name(self) -> str:

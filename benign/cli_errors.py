@@ -45,7 +45,9 @@ def condense_parser_message(message: str) -> str:
     key = key_match.group(1) if key_match else None
     given = re.search(r"^\s*Given value: (.*)$", text, re.M)
     option = re.search(r"Option '([^']+)' is not accepted", text)
-    inner = re.search(r"(unknown option|missing required option|unknown class \S+ for) --([\w.]+): ", text)
+    inner = re.search(
+        r"(unknown option|missing required option|unknown class \S+ for) --([\w.]+): ", text
+    )
     if inner and key:  # a nested parser's message, condensed already: prefix our key
         kind, name = inner.groups()
         if kind.startswith("unknown class"):
@@ -55,12 +57,16 @@ def condense_parser_message(message: str) -> str:
         fix = "check its spelling" if kind == "unknown option" else "set it"
         return f"{kind} --{key}.{name}: {fix} (`benign fit --{where}` lists the valid keys)"
     not_found = re.search(r"(?:has no attribute|No module named) '[^']+'", text)
-    value = re.search(r"Got value: (\S+)$", text) or re.search(r"Expected a path but (\S+) either", text)
+    value = re.search(r"Got value: (\S+)$", text) or re.search(
+        r"Expected a path but (\S+) either", text
+    )
     if not_found and key and value:
         return f"unknown class {value.group(1)} for --{key}: {_class_hint(key)}"
     required = re.search(r"the following arguments are required: ([\w.]+(?:, [\w.]+)*)", text)
     if required:
-        return _missing_options(required.group(1).split(", "), re.findall(r'Parser key "([^"]+)"', text))
+        return _missing_options(
+            required.group(1).split(", "), re.findall(r'Parser key "([^"]+)"', text)
+        )
     if option:
         nested = re.search(r"NestedArg\(key='([^']+)'", text)
         name = f"{key}.{nested.group(1) if nested else option.group(1)}" if key else option.group(1)
@@ -69,13 +75,18 @@ def condense_parser_message(message: str) -> str:
     import_path = re.search(r"Expected a dot import path string: (\S+)", text)
     if import_path and key:
         choices = CHOICES.get(key)
-        hint = f"use one of {choices} or a class path" if choices else "give an importable class path"
+        hint = (
+            f"use one of {choices} or a class path" if choices else "give an importable class path"
+        )
         return f"unknown --{key} {import_path.group(1)!r}: {hint}"
     if text.startswith("unrecognized arguments"):
         return f"{text.strip()}: check the spelling (`benign fit --help` lists the options)"
     if key and given:
         expected = re.findall(r"Expected a <class '(\w+)'>", text)
-        wanted = " or ".join(e.replace("NoneType", "null") for e in dict.fromkeys(expected)) or "another value"
+        wanted = (
+            " or ".join(e.replace("NoneType", "null") for e in dict.fromkeys(expected))
+            or "another value"
+        )
         return f"invalid value for --{key}: {given.group(1)} (expected {wanted})"
     lines = [line.strip(" -") for line in text.splitlines() if line.strip(" -")]
     return "; ".join(lines) if lines else "invalid arguments"
@@ -99,7 +110,9 @@ def _missing_options(names: list[str], keys: list[str]) -> str:
     if keys:  # an argument of a class given in config, e.g. a backbone's
         options = ", ".join(f"--{'.'.join([*keys, name])}" for name in names)
         return f"missing required option {options}: set it (`benign fit --{keys[0]}.help CLASS` lists the options)"
-    options = ", ".join("--" + (n.split(".", 1)[1] if n.split(".")[0] in SUBCOMMANDS else n) for n in names)
+    options = ", ".join(
+        "--" + (n.split(".", 1)[1] if n.split(".")[0] in SUBCOMMANDS else n) for n in names
+    )
     return f"missing required option {options}: pass --config CONFIG (e.g. a run's config.yaml) or set them"
 
 
@@ -122,13 +135,19 @@ def check_config_files(argv: list[str]) -> None:
             mark = getattr(err, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             problem = getattr(err, "problem", None) or one_line(str(err))
-            raise CommandLineError(f"config file {path} is not valid YAML ({problem}{where}): fix its syntax") from None
+            raise CommandLineError(
+                f"config file {path} is not valid YAML ({problem}{where}): fix its syntax"
+            ) from None
 
 
 def check_checkpoint_path(argv: list[str]) -> None:
     """Fail early on a ``--ckpt_path`` that names no file (``last``, ``best``, ``hpc`` excepted)."""
     for path in _values_of(argv, "--ckpt_path"):
-        if path not in ("last", "best", "hpc", "null", "") and "://" not in path and not os.path.isfile(path):
+        if (
+            path not in ("last", "best", "hpc", "null", "")
+            and "://" not in path
+            and not os.path.isfile(path)
+        ):
             raise CommandLineError(
                 f"checkpoint {path} not found: give the path of a .ckpt file "
                 "(runs/<run>/checkpoints/last.ckpt), or --ckpt_path last to resume the newest run"
@@ -217,5 +236,7 @@ def one_line(message: str) -> str:
 def exit_with_user_error(error: BaseException, status: int = 2) -> NoReturn:
     """Print ``benign: error: <one line>`` to stderr and exit with ``status``."""
     cause = user_error_of(error) or error
-    sys.stderr.write(f"benign: error: {one_line(str(cause))} (rerun with --debug for the traceback)\n")
+    sys.stderr.write(
+        f"benign: error: {one_line(str(cause))} (rerun with --debug for the traceback)\n"
+    )
     raise SystemExit(status)

@@ -87,11 +87,15 @@ class RobustnessEval(L.Callback):
         self.score_coarse = score_coarse
         self.batch_size = batch_size
         if sanity_samples < 0:
-            raise ConfigError(f"sanity_samples must be >= 0, got {sanity_samples}: use 0 to skip the stronger-attack check")
+            raise ConfigError(
+                f"sanity_samples must be >= 0, got {sanity_samples}: use 0 to skip the stronger-attack check"
+            )
         if not masking_eps > 0:
             raise ConfigError(f"masking_eps must be > 0, got {masking_eps}: use e.g. 0.5 (linf)")
         if not 0 <= sanity_tolerance < 1:
-            raise ConfigError(f"sanity_tolerance must be in [0, 1), got {sanity_tolerance}: use e.g. 0.02")
+            raise ConfigError(
+                f"sanity_tolerance must be in [0, 1), got {sanity_tolerance}: use e.g. 0.02"
+            )
         self.sanity = sanity
         self.strict = strict
         self.sanity_samples = sanity_samples
@@ -129,12 +133,19 @@ class RobustnessEval(L.Callback):
         if self.score_coarse:
             coarse_map = datamodule.coarse_map if datamodule.label_level == "fine" else None
         device = next(pl_module.parameters()).device
-        audit = sanity.GradientAudit(getattr(self.attack, "loss", "ce"), device) if self.sanity else None
+        audit = (
+            sanity.GradientAudit(getattr(self.attack, "loss", "ce"), device)
+            if self.sanity
+            else None
+        )
         counts = self.count_correct(pl_module, loader, coarse_map, trainer, audit)
         counts = trainer.strategy.reduce(counts, reduce_op="sum")
         total = counts[0].clamp_min(1)
         names = self._metric_names(coarse=self.score_coarse)
-        values = {f"{stage}/{name}": (correct / total).item() for name, correct in zip(names, counts[1:], strict=False)}
+        values = {
+            f"{stage}/{name}": (correct / total).item()
+            for name, correct in zip(names, counts[1:], strict=False)
+        }
         self.results.update(values)
         # Already reduced over ranks; sync_dist only averages identical values (and keeps
         # Lightning from warning that epoch-level metrics are not synced).
@@ -192,7 +203,6 @@ class RobustnessEval(L.Callback):
             totals = torch.zeros(width, device=device)
         return totals
 
-
     # -- sanity checks ---------------------------------------------------------------------
     def _check(
         self,
@@ -206,7 +216,9 @@ class RobustnessEval(L.Callback):
         """Run the sanity checks on this evaluation's numbers; log, warn, and fail if strict."""
         n = counts[0].clamp_min(1).item()
         acc = [(c / n).item() for c in counts[1 : 1 + len(self.eps)]]
-        clean_correct, zero, nonfinite, batches = trainer.strategy.reduce(audit.counts, reduce_op="sum").tolist()
+        clean_correct, zero, nonfinite, batches = trainer.strategy.reduce(
+            audit.counts, reduce_op="sum"
+        ).tolist()
         tol = self.sanity_tolerance
         report = sanity.SanityReport()
         sanity.check_monotone(report, self.eps, acc, tol)
@@ -228,7 +240,11 @@ class RobustnessEval(L.Callback):
             warnings.warn(message, sanity.RobustnessSanityWarning, stacklevel=2)
 
     def _check_stronger(
-        self, trainer: L.Trainer, model: nn.Module, dataset: torch.utils.data.Dataset, report: sanity.SanityReport
+        self,
+        trainer: L.Trainer,
+        model: nn.Module,
+        dataset: torch.utils.data.Dataset,
+        report: sanity.SanityReport,
     ) -> None:
         """Base vs stronger attack on a fixed sample, at the largest eps below ``masking_eps``."""
         candidates = [e for e in self.eps if 0 < e < self.masking_eps]
@@ -248,7 +264,9 @@ class RobustnessEval(L.Callback):
             counts = sanity.sample_counts(model, loader, base, sanity.stronger_attack(base))
         n, base_ok, strong_ok = trainer.strategy.reduce(counts, reduce_op="sum").tolist()
         if n:
-            sanity.check_stronger(report, eps, base_ok / n, strong_ok / n, int(n), self.sanity_tolerance)
+            sanity.check_stronger(
+                report, eps, base_ok / n, strong_ok / n, int(n), self.sanity_tolerance
+            )
 
 
 def _correct(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
@@ -264,7 +282,9 @@ def validate_eps_list(eps: list[float]) -> list[float]:
     if any(not math.isfinite(e) or e < 0 for e in values):
         raise ConfigError(f"eps must be finite and >= 0, got {values}: use radii such as [0, 0.1]")
     if any(b <= a for a, b in zip(values, values[1:], strict=False)):
-        raise ConfigError(f"eps must be strictly increasing, got {values}: sort them, e.g. {sorted(set(values))}")
+        raise ConfigError(
+            f"eps must be strictly increasing, got {values}: sort them, e.g. {sorted(set(values))}"
+        )
     return values
 
 
