@@ -310,11 +310,24 @@ def main(argv: list[str] | None = None) -> None:
         exit_with_user_error(error)
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the message, not at creation: a
+    program that calls :func:`main` more than once (or pytest) may have replaced it since."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def _show_info_lines() -> None:
     """Print benign's INFO messages (e.g. the realised noise rate) on stderr, once."""
     logger = logging.getLogger("benign")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
+    if not any(isinstance(h, _CurrentStderrHandler) for h in logger.handlers):
+        handler = _CurrentStderrHandler()
         handler.setFormatter(logging.Formatter("benign: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
