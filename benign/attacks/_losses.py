@@ -34,3 +34,11 @@ def attack_loss(name: str, logits: Tensor, y: Tensor) -> Tensor:
     if name == "cw":
         return margin(logits, y)
     raise ValueError(f"unknown attack loss {name!r}; expected 'ce' or 'cw'")
+
+
+def total_attack_loss(name: str, logits: Tensor, y: Tensor) -> Tensor:
+    """The sum over the batch of :func:`attack_loss` (one kernel for cross-entropy): its input
+    gradient is every example's own loss gradient, whatever the batch size."""
+    if name == "ce":
+        return F.cross_entropy(logits.float(), y, reduction="sum")
+    return attack_loss(name, logits, y).sum()

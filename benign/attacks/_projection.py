@@ -98,7 +98,6 @@ def ascent_direction(grad: Tensor, norm: str) -> Tensor:
 
 
 def ascent_step(x: Tensor, grad: Tensor, alpha: float, norm: str) -> Tensor:
-    """``x + alpha * ascent_direction(grad, norm)``, computed in place on a fresh tensor (one
-    allocation, no separate product and sum tensors). Not differentiable: for the attack loops."""
-    direction = ascent_direction(grad, norm)
-    return direction.mul_(alpha).add_(x)
+    """``x + alpha * ascent_direction(grad, norm)`` in one fused kernel (``torch.add`` with
+    ``alpha``), for the attack loops."""
+    return torch.add(x, ascent_direction(grad, norm), alpha=alpha)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from benign.attacks._losses import cross_entropy
+from benign.attacks._losses import total_attack_loss
 from benign.attacks._projection import ascent_step, feasible, random_in_ball
 from benign.attacks._validation import check_bool, check_step_size
 from benign.attacks.base import Attack, input_gradient
@@ -66,7 +66,7 @@ class FGSM(Attack):
         else:
             start = x
         x_adv = start.detach().requires_grad_(True)
-        loss = cross_entropy(model(x_adv), y).sum()
+        loss = total_attack_loss("ce", model(x_adv), y)
         grad = input_gradient(loss, x_adv)
         with torch.no_grad():
             step = ascent_step(x_adv.detach(), grad, self.alpha, self.norm)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from benign.attacks._losses import attack_loss
+from benign.attacks._losses import attack_loss, total_attack_loss
 from benign.attacks._projection import (
     ascent_step,
     clamp_to_box,
@@ -118,7 +118,7 @@ class PGD(Attack):
         x_adv = to_feasible(x + random_in_ball(x, eps, norm)) if self.random_start else x
         for _ in range(self.steps):
             x_adv = x_adv.detach().requires_grad_(True)
-            loss = attack_loss(self.loss, model(x_adv), y).sum()
+            loss = total_attack_loss(self.loss, model(x_adv), y)
             grad = input_gradient(loss, x_adv)
             with torch.no_grad():
                 x_adv = to_feasible(ascent_step(x_adv.detach(), grad, alpha, norm))

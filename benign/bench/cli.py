@@ -21,6 +21,7 @@ import torch
 
 from benign.bench.cases import INPUTS, MODELS
 from benign.bench.runner import CASES, PRECISIONS, BenchSettings, run_bench
+from benign.bench.timing import CLOCKS
 from benign.errors import ConfigError
 
 #: Defaults of a full run and of ``--quick`` (an explicit option wins over both).
@@ -86,13 +87,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--precision", default="32", help="32 or bf16 (autocast, Lightning's bf16-mixed)"
     )
+    parser.add_argument(
+        "--clock",
+        default="wall",
+        help="wall (elapsed) or cpu (this process's CPU time: steadier on a shared CPU; cpu only)",
+    )
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc's allocator as it is (default: keep freed memory, no per-step page faults)",
+    )
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the backbone")
     parser.add_argument(
         "--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 with --quick, else torch's)",
     )
     parser.add_argument(
         "--json", default=None, metavar="FILE", help="also write the results as JSON"
@@ -114,6 +128,11 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
     _check_choice("--input", values["input"], INPUTS)
     _check_choice("--device", args.device, ("cpu", "cuda"))
     _check_choice("--precision", args.precision, PRECISIONS)
+    _check_choice("--clock", args.clock, CLOCKS)
+    if args.clock == "cpu" and args.device != "cpu":
+        raise ConfigError(
+            "benign bench: --clock cpu cannot see GPU work: use --clock wall with --device cuda"
+        )
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("benign bench: --device cuda but CUDA is not available: use --device cpu")
     for flag, key, minimum in (
@@ -140,6 +159,8 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
     return BenchSettings(
         device=args.device,
         precision=args.precision,
+        clock=args.clock,
+        steady_malloc=not args.system_malloc,
         channels_last=args.channels_last,
         compile=args.compile,
         cases=cases,
@@ -165,7 +186,7 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [
         f"benign bench: {result['model']}, {result['input']}-shaped input, batch {result['batch_size']}, "
         f"{result['device']} ({result['device_name']}, {result['threads']} threads), precision "
-        f"{result['precision']}{', channels_last' if result['channels_last'] else ''}"
+        f"{result['precision']}, {result['clock']} clock, {result['allocator']} allocator{', channels_last' if result['channels_last'] else ''}"
         f"{', compiled' if result['compile'] else ''}; load average {load}",
         f"{'case':<32}{'median ms':>12}{'q1 ms':>12}{'q3 ms':>12}{'n':>5}",
     ]
@@ -189,8 +210,10 @@ def main(argv: list[str]) -> int:
     """Entry point of ``benign bench`` (dispatched from :func:`benign.cli.main`)."""
     args = build_parser().parse_args(argv)
     settings = settings_from_args(args)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    # --quick's tiny model gains nothing from more threads, and loses a lot on a busy machine.
+    threads = args.threads if args.threads is not None else (1 if args.quick else None)
+    if threads is not None:
+        torch.set_num_threads(threads)
     result = run_bench(settings)
     print(format_table(result))
     if args.json:

@@ -10,12 +10,13 @@ Cases (PAPER.md's methods, on one backbone and batch):
 - ``pgd``, ``torchattacks``: one call of our PGD-K and of torchattacks' on the ERM model.
 
 Each round runs every case for a few steps, in forward order on even rounds and backward order
-on odd ones, so a load change on a shared machine hits the compared cases alike.
+on odd ones, compared cases side by side, so a load change on a shared machine hits them alike.
 """
 
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import platform
 import warnings
@@ -29,11 +30,18 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from benign.attacks import PGD, TRADESAttack
 from benign.bench.cases import BenchCase
 from benign.bench.reference import ReferenceERM, autocast, quiet_lightning, torchattacks_pgd
-from benign.bench.timing import Clock, StepTimer, intervals, summary_ms, time_calls
+from benign.bench.timing import (
+    Clock,
+    StepTimer,
+    intervals,
+    steady_allocator,
+    summary_ms,
+    time_calls,
+)
 from benign.methods import ERM, TRADES, AdversarialTraining, BenignModule
 
-#: Every case, in the order of a forward round.
-CASES = ("erm", "reference", "at", "trades", "pgd", "torchattacks")
+#: Every case, in the order of a forward round: compared cases side by side.
+CASES = ("erm", "reference", "pgd", "torchattacks", "at", "trades")
 #: Attack radius per input (pixel units): the usual linf settings of each dataset.
 EPS = {"digits": 0.1, "mnist": 0.3, "cifar": 8 / 255}
 PRECISIONS = {"32": "32-true", "bf16": "bf16-mixed"}
@@ -51,6 +59,8 @@ class BenchSettings:
     repeats: int = 10
     rounds: int = 5
     precision: str = "32"
+    clock: str = "wall"
+    steady_malloc: bool = True
     channels_last: bool = False
     compile: bool = False
     cases: tuple[str, ...] = CASES
@@ -72,7 +82,7 @@ class _Bench:
     def __init__(self, settings: BenchSettings) -> None:
         self.s = settings
         self.device = torch.device(settings.device)
-        self.clock = Clock(self.device)
+        self.clock = Clock(self.device, settings.clock)
         torch.manual_seed(settings.seed)
         case = settings.case
         eps = EPS[settings.input]
@@ -105,9 +115,8 @@ class _Bench:
         if settings.channels_last:
             self.x = self.x.contiguous(memory_format=torch.channels_last)
         attacked = self.modules["erm"].to(self.device)
-        self.attacks = {
-            "pgd": lambda: PGD(eps, self.alpha, settings.steps)(attacked, self.x, self.y),
-        }
+        ours = PGD(eps, self.alpha, settings.steps)
+        self.attacks = {"pgd": lambda: ours(attacked, self.x, self.y)}
         if "torchattacks" in settings.cases:
             theirs = torchattacks_pgd(attacked, eps, self.alpha, settings.steps)
             self.attacks["torchattacks"] = lambda: theirs(self.x, self.y)
@@ -135,6 +144,8 @@ class _Bench:
         return intervals(timer.stamps)
 
     def run_case(self, name: str, steps: int) -> list[float]:
+        # The previous case's garbage (a whole Trainer) is not this case's cost.
+        gc.collect()
         if name in self.modules:
             return self.fit_steps(name, steps)
         if name == "reference":
@@ -155,7 +166,11 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
     """Time the cases of ``settings``; the JSON-ready result (see ``benign bench --help``)."""
     load_before = _load_average()
     samples: dict[str, list[float]] = {name: [] for name in settings.cases}
-    with quiet_lightning(), warnings.catch_warnings():
+    with (
+        quiet_lightning(),
+        warnings.catch_warnings(),
+        steady_allocator(settings.steady_malloc) as steady,
+    ):
         # One synthetic in-memory batch: a loader without workers is what we want to time.
         warnings.filterwarnings("ignore", category=PossibleUserWarning)
         bench = _Bench(settings)
@@ -180,12 +195,15 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
         "batch_size": settings.batch_size,
         "steps": k,
         "precision": settings.precision,
+        "clock": settings.clock,
+        "allocator": "steady" if steady else "system",
         "channels_last": settings.channels_last,
         "compile": settings.compile,
         "median_ms": median,
         "q1_ms": {name: s["q1"] for name, s in summaries.items()},
         "q3_ms": {name: s["q3"] for name, s in summaries.items()},
         "samples": {name: len(times) for name, times in samples.items()},
+        "samples_ms": {name: [1000.0 * t for t in times] for name, times in samples.items()},
         "pgd_images_per_s": None,
         "threads": torch.get_num_threads(),
         "load_average": [load_before, _load_average()],

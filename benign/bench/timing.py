@@ -2,30 +2,46 @@
 
 A step's time is the interval between the ends of two consecutive steps, so it holds everything
 a step costs in a loop (fetching the batch, the hooks, the optimiser), and nothing of start-up.
-On CUDA the clock synchronises first, so queued kernels count where they run.
+On CUDA the clock synchronises first, so queued kernels count where they run. On a CPU shared
+with other jobs, the ``cpu`` clock (this process's CPU time) is far steadier than elapsed time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import statistics
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lightning as L
 import torch
 
+#: ``--clock`` choices: elapsed time, or the CPU time this process used (CPU devices only).
+CLOCKS = ("wall", "cpu")
+
 
 class Clock:
-    """``time.perf_counter`` in seconds, after a CUDA synchronisation on a CUDA device."""
+    """Seconds on ``kind``'s clock: ``"wall"`` is ``time.perf_counter`` (after a CUDA
+    synchronisation on a CUDA device); ``"cpu"`` is ``time.process_time``, the CPU time of this
+    process, which leaves out the time other processes of a shared machine hold the cores (with
+    one thread it is the work a step costs; with several it also counts their spin-waits)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, kind: str = "wall") -> None:
+        if kind not in CLOCKS:
+            raise ValueError(f"unknown clock {kind!r}; expected one of {CLOCKS}")
+        if kind == "cpu" and device.type != "cpu":
+            raise ValueError("the cpu clock does not see device work: use the wall clock")
         self.sync = device.type == "cuda"
+        self.now = time.process_time if kind == "cpu" else time.perf_counter
 
     def __call__(self) -> float:
         if self.sync:
             torch.cuda.synchronize()
-        return time.perf_counter()
+        return self.now()
 
 
 def intervals(stamps: list[float]) -> list[float]:
@@ -66,3 +82,42 @@ def summary_ms(samples: list[float]) -> dict[str, float]:
         return {"median": ms[0], "q1": ms[0], "q3": ms[0]}
     q1, _, q3 = statistics.quantiles(ms, n=4, method="inclusive")
     return {"median": statistics.median(ms), "q1": q1, "q3": q3}
+
+
+# glibc mallopt parameters and their defaults (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_DEFAULT_TRIM_THRESHOLD, _DEFAULT_MMAP_MAX = 128 * 1024, 65536
+
+
+@contextlib.contextmanager
+def steady_allocator(enabled: bool = True) -> Iterator[bool]:
+    """Keep freed memory inside the process for a while (glibc: no ``mmap`` for large blocks,
+    no trimming of the heap); yields whether it could.
+
+    Without it, a CPU step that frees and re-allocates its activations pays thousands of page
+    faults (the kernel zeroing fresh pages, ~10% of a small CNN's step here), and how many
+    depends on the allocation history, so two loops doing the same work differ by more than
+    the effects measured. jemalloc or tcmalloc give training runs the same steady state. The
+    defaults are set back afterwards.
+    """
+    libc = _glibc() if enabled else None
+    if libc is None:
+        yield False
+        return
+    applied = libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    try:
+        yield applied
+    finally:
+        libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+        libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
+
+
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt  # noqa: B018 - glibc only (not musl)
+    except (OSError, AttributeError):
+        return None
+    return libc
