@@ -24,14 +24,20 @@ class RunLocation:
     @property
     def path(self) -> str:
         """The directory the loggers write to (``save_dir/name[/version]``)."""
-        return os.path.join(self.save_dir, self.name, self.version) if self.version else os.path.join(self.save_dir, self.name)
+        return (
+            os.path.join(self.save_dir, self.name, self.version)
+            if self.version
+            else os.path.join(self.save_dir, self.name)
+        )
 
     @property
     def checkpoint_dir(self) -> str:
         return os.path.join(self.save_dir, self.name, "checkpoints")
 
 
-def default_run_name(dataset: str, method: str, noise_rate: float, seed: int | None, label_level: str = "fine") -> str:
+def default_run_name(
+    dataset: str, method: str, noise_rate: float, seed: int | None, label_level: str = "fine"
+) -> str:
     """``<dataset>-<method>-noise<rate>-seed<s>`` (``-coarse`` appended for coarse labels)."""
     name = f"{dataset}-{method}-noise{noise_rate:g}-seed{seed if seed is not None else 'none'}"
     return f"{name}-coarse" if label_level == "coarse" else name

@@ -23,7 +23,10 @@ ONE_STEP = [
 
 @pytest.mark.parametrize("config", FIT_CONFIGS)
 def test_config_parses_and_names_real_classes(config, monkeypatch, capsys):
-    assert run_benign(["fit", "--config", os.path.join(REPO, config), "--print_config"], monkeypatch) == 0
+    assert (
+        run_benign(["fit", "--config", os.path.join(REPO, config), "--print_config"], monkeypatch)
+        == 0
+    )
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["class_path"].startswith("benign.methods.")
     assert printed["data"]["class_path"].startswith("benign.data.")
@@ -35,7 +38,18 @@ def test_config_parses_and_names_real_classes(config, monkeypatch, capsys):
 
 @pytest.mark.parametrize("method", ["erm", "at", "trades"])
 def test_digits_configs_train_one_step(method, monkeypatch):
-    assert run_benign(["fit", "--config", os.path.join(REPO, "configs", "digits", f"{method}.yaml"), *ONE_STEP], monkeypatch) == 0
+    assert (
+        run_benign(
+            [
+                "fit",
+                "--config",
+                os.path.join(REPO, "configs", "digits", f"{method}.yaml"),
+                *ONE_STEP,
+            ],
+            monkeypatch,
+        )
+        == 0
+    )
 
 
 SMALL = ["--data.batch_size", "8", "--data.num_workers", "0"]
@@ -44,7 +58,13 @@ SMALL = ["--data.batch_size", "8", "--data.num_workers", "0"]
 @pytest.mark.parametrize("method", ["erm", "at", "trades"])
 def test_mnist_configs_train_one_step(method, request, monkeypatch):
     data_dir, _ = request.getfixturevalue("mnist_dir")
-    args = ["fit", "--config", os.path.join(REPO, "configs", "mnist", f"{method}.yaml"), "--data.data_dir", str(data_dir)]
+    args = [
+        "fit",
+        "--config",
+        os.path.join(REPO, "configs", "mnist", f"{method}.yaml"),
+        "--data.data_dir",
+        str(data_dir),
+    ]
     assert run_benign([*args, *SMALL, *ONE_STEP], monkeypatch) == 0
 
 

@@ -68,7 +68,9 @@ class WandbRunArtifacts(L.Callback):
             logger.experiment.log({"test/robust_acc_vs_eps": plot})
 
     @staticmethod
-    def _log_file(logger: WandbLogger, path: str, kind: str, aliases: list[str] | None = None) -> None:
+    def _log_file(
+        logger: WandbLogger, path: str, kind: str, aliases: list[str] | None = None
+    ) -> None:
         import wandb
 
         artifact = wandb.Artifact(_artifact_name(logger.experiment.name or "run", kind), type=kind)

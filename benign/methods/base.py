@@ -139,7 +139,9 @@ class BenignModule(L.LightningModule):
         if not acc.update_called:
             return
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
-        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=stage == "train")
+        self.log(
+            f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=stage == "train"
+        )
 
     def on_train_epoch_end(self) -> None:
         self._log_metrics("train")
@@ -156,4 +158,7 @@ class BenignModule(L.LightningModule):
         if self.lr_scheduler_factory is None:
             return optimizer
         scheduler = self.lr_scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }

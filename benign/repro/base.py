@@ -92,7 +92,9 @@ class Experiment(abc.ABC):
         cli = BenignCLI(args=args)
         return self.collect(cell, settings, cli, run_dir)
 
-    def collect(self, cell: Cell, settings: Settings, cli: Any, run_dir: str) -> list[dict[str, Any]]:
+    def collect(
+        self, cell: Cell, settings: Settings, cli: Any, run_dir: str
+    ) -> list[dict[str, Any]]:
         """Rows of a finished Lightning cell (override for Lightning experiments)."""
         raise NotImplementedError(f"{self.name} computes its cells itself")
 
@@ -105,7 +107,9 @@ class Experiment(abc.ABC):
         """The Markdown of ``summary.md`` (tables, the commands that made them)."""
 
 
-def run_experiment(experiment: Experiment, settings: Settings, progress: bool = True) -> pd.DataFrame:
+def run_experiment(
+    experiment: Experiment, settings: Settings, progress: bool = True
+) -> pd.DataFrame:
     """Run (or resume) every cell, then write ``results.csv``, ``figure.png``, ``summary.md``."""
     os.makedirs(settings.cells_dir, exist_ok=True)
     cells = experiment.cells(settings)

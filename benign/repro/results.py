@@ -33,7 +33,9 @@ COLUMNS = [
 _METRIC = re.compile(r"^(?:train|val|test)/(?P<metric>[^@]+)(?:@(?P<eps>.+))?$")
 
 
-def rows_from_metrics(metrics: Mapping[str, float], cell: Mapping[str, Any], stages: Iterable[str] = ("train", "test")) -> list[dict[str, Any]]:
+def rows_from_metrics(
+    metrics: Mapping[str, float], cell: Mapping[str, Any], stages: Iterable[str] = ("train", "test")
+) -> list[dict[str, Any]]:
     """Rows for logged metrics such as ``test/robust_acc@0.1`` of one run (``cell`` fills the
     descriptive columns). Only the given stages are kept (validation is for model selection)."""
     rows = []
@@ -42,11 +44,17 @@ def rows_from_metrics(metrics: Mapping[str, float], cell: Mapping[str, Any], sta
         if match is None or key.split("/", 1)[0] not in stages:
             continue
         eps = match.group("eps")
-        rows.append(make_row(cell, match.group("metric"), value, eps=float(eps) if eps is not None else None))
+        rows.append(
+            make_row(
+                cell, match.group("metric"), value, eps=float(eps) if eps is not None else None
+            )
+        )
     return rows
 
 
-def make_row(cell: Mapping[str, Any], metric: str, value: float, eps: float | None = None) -> dict[str, Any]:
+def make_row(
+    cell: Mapping[str, Any], metric: str, value: float, eps: float | None = None
+) -> dict[str, Any]:
     """One row: the descriptive columns of ``cell`` (missing ones empty), a metric and a value."""
     row = {column: cell.get(column) for column in COLUMNS}
     row.update(metric=metric, value=float(value), eps=eps)

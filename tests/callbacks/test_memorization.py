@@ -32,7 +32,9 @@ def planted(n=100, k=5, n_noisy=20, fit_noisy=15, true_noisy=3, clean_wrong=8, s
     pred = observed.clone()
     noisy_idx = noisy.nonzero().flatten()
     clean_idx = (~noisy).nonzero().flatten()
-    pred[noisy_idx[fit_noisy : fit_noisy + true_noisy]] = true[noisy_idx[fit_noisy : fit_noisy + true_noisy]]
+    pred[noisy_idx[fit_noisy : fit_noisy + true_noisy]] = true[
+        noisy_idx[fit_noisy : fit_noisy + true_noisy]
+    ]
     # the remaining noisy points are predicted as neither label
     rest = noisy_idx[fit_noisy + true_noisy :]
     pred[rest] = (true[rest] + 2) % k

@@ -14,7 +14,9 @@ class RankDump(L.Callback):
         dm = trainer.datamodule
         os.makedirs(self.dirpath, exist_ok=True)
         np.savez(
-            os.path.join(self.dirpath, f"rank{trainer.global_rank}-{getattr(stage, 'value', stage)}.npz"),
+            os.path.join(
+                self.dirpath, f"rank{trainer.global_rank}-{getattr(stage, 'value', stage)}.npz"
+            ),
             observed=dm.observed_targets.numpy(),
             true=dm.true_targets.numpy(),
             world_size=trainer.world_size,

@@ -26,7 +26,9 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("extra,keyword", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
 def test_bad_input_gives_one_line_and_nonzero_exit(extra, keyword, repo_root, monkeypatch, capsys):
     config = os.path.join(repo_root, "configs", "digits", "erm.yaml")
-    status = run_benign(["fit", "--config", config, *extra, "--wandb.mode", "disabled"], monkeypatch)
+    status = run_benign(
+        ["fit", "--config", config, *extra, "--wandb.mode", "disabled"], monkeypatch
+    )
     err = capsys.readouterr().err
     assert status != 0
     lines = [line for line in err.splitlines() if line.strip()]

@@ -10,7 +10,14 @@ import yaml
 
 from tests.cli.helpers import run_benign
 
-FAST = ["--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false", "--wandb.mode", "disabled"]
+FAST = [
+    "--trainer.max_epochs",
+    "2",
+    "--trainer.enable_progress_bar",
+    "false",
+    "--wandb.mode",
+    "disabled",
+]
 
 
 @pytest.fixture
@@ -19,7 +26,9 @@ def erm_config(repo_root):
 
 
 def test_fit_writes_a_complete_run_directory(erm_config, monkeypatch):
-    status = run_benign(["fit", "--config", erm_config, "--data.noise_rate", "0.2", *FAST], monkeypatch)
+    status = run_benign(
+        ["fit", "--config", erm_config, "--data.noise_rate", "0.2", *FAST], monkeypatch
+    )
     assert status == 0
     run = os.path.join("runs", "digits-erm-noise0.2-seed0")
     assert sorted(os.listdir("runs")) == ["digits-erm-noise0.2-seed0"]
@@ -34,56 +43,111 @@ def test_fit_writes_a_complete_run_directory(erm_config, monkeypatch):
     config = yaml.safe_load(open(os.path.join(run, "config.yaml")))
     assert config["data"]["init_args"]["noise_rate"] == 0.2
     assert "num_classes" not in config["model"]["init_args"]  # linked from data, not a setting
-    hparams = torch.load(os.path.join(run, "checkpoints", "last.ckpt"), weights_only=True)["hyper_parameters"]
+    hparams = torch.load(os.path.join(run, "checkpoints", "last.ckpt"), weights_only=True)[
+        "hyper_parameters"
+    ]
     assert hparams["num_classes"] == 10 and hparams["_class_path"] == "benign.methods.ERM"
 
     metrics = pd.read_csv(os.path.join(run, "metrics.csv"))
-    for key in ("train/acc", "train/acc_noisy", "train/true_acc_noisy", "train/acc_clean", "val/acc"):
+    for key in (
+        "train/acc",
+        "train/acc_noisy",
+        "train/true_acc_noisy",
+        "train/acc_clean",
+        "val/acc",
+    ):
         assert key in metrics.columns, key
     for key in ("test/acc", "test/robust_acc@0", "test/robust_acc@0.05", "test/robust_acc@0.2"):
         assert metrics[key].notna().sum() == 1, key
-    robust = [metrics[f"test/robust_acc@{e}"].dropna().item() for e in ("0", "0.02", "0.05", "0.1", "0.2")]
+    robust = [
+        metrics[f"test/robust_acc@{e}"].dropna().item() for e in ("0", "0.02", "0.05", "0.1", "0.2")
+    ]
     assert robust == sorted(robust, reverse=True)
     assert robust[0] == pytest.approx(metrics["test/acc"].dropna().item(), abs=1e-6)
 
 
 def test_a_second_run_never_reuses_the_first_directory(erm_config, monkeypatch):
-    args = ["fit", "--config", erm_config, "--trainer.max_epochs", "1", "--test_after_fit", "false", *FAST[2:]]
+    args = [
+        "fit",
+        "--config",
+        erm_config,
+        "--trainer.max_epochs",
+        "1",
+        "--test_after_fit",
+        "false",
+        *FAST[2:],
+    ]
     assert run_benign(args, monkeypatch) == 0
     first = os.path.join("runs", "digits-erm-noise0-seed0")
     before = {name: os.path.getmtime(os.path.join(first, name)) for name in os.listdir(first)}
     assert run_benign(args, monkeypatch) == 0
     assert sorted(os.listdir("runs")) == ["digits-erm-noise0-seed0", "digits-erm-noise0-seed0-v1"]
-    assert {name: os.path.getmtime(os.path.join(first, name)) for name in os.listdir(first)} == before
+    assert {
+        name: os.path.getmtime(os.path.join(first, name)) for name in os.listdir(first)
+    } == before
 
 
 def test_test_subcommand_logs_robust_accuracy_next_to_the_checkpoint(erm_config, monkeypatch):
-    assert run_benign(["fit", "--config", erm_config, "--test_after_fit", "false", *FAST], monkeypatch) == 0
+    assert (
+        run_benign(["fit", "--config", erm_config, "--test_after_fit", "false", *FAST], monkeypatch)
+        == 0
+    )
     run = os.path.join("runs", "digits-erm-noise0-seed0")
     ckpt = os.path.join(run, "checkpoints", "last.ckpt")
     status = run_benign(["test", "--ckpt_path", ckpt, "--wandb.mode", "disabled"], monkeypatch)
     assert status == 0
     metrics = pd.read_csv(os.path.join(run, "test", "metrics.csv"))
     assert {"test/acc", "test/robust_acc@0.1"} <= set(metrics.columns)
-    assert 0.0 <= metrics["test/robust_acc@0.1"].dropna().item() <= metrics["test/acc"].dropna().item()
+    assert (
+        0.0 <= metrics["test/robust_acc@0.1"].dropna().item() <= metrics["test/acc"].dropna().item()
+    )
 
 
 def test_print_config_is_reusable(erm_config, monkeypatch, capsys):
-    assert run_benign(["fit", "--config", erm_config, "--data.noise_rate", "0.1", "--print_config"], monkeypatch) == 0
+    assert (
+        run_benign(
+            ["fit", "--config", erm_config, "--data.noise_rate", "0.1", "--print_config"],
+            monkeypatch,
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     config = yaml.safe_load(printed)
     assert config["data"]["init_args"]["noise_rate"] == 0.1
     assert config["model"]["class_path"] == "benign.methods.ERM"
     with open("printed.yaml", "w") as f:
         f.write(printed)
-    assert run_benign(["fit", "--config", "printed.yaml", "--trainer.fast_dev_run", "true", "--test_after_fit", "false"], monkeypatch) == 0
+    assert (
+        run_benign(
+            [
+                "fit",
+                "--config",
+                "printed.yaml",
+                "--trainer.fast_dev_run",
+                "true",
+                "--test_after_fit",
+                "false",
+            ],
+            monkeypatch,
+        )
+        == 0
+    )
     assert not os.path.exists("runs") or all(
         os.path.isfile(os.path.join("runs", d, "config.yaml")) for d in os.listdir("runs")
     )
 
 
 def test_short_names_select_data_and_method(erm_config, monkeypatch, capsys):
-    args = ["fit", "--config", erm_config, "--data", "digits", "--model", "TRADES", "--print_config"]
+    args = [
+        "fit",
+        "--config",
+        erm_config,
+        "--data",
+        "digits",
+        "--model",
+        "TRADES",
+        "--print_config",
+    ]
     assert run_benign(args, monkeypatch) == 0
     config = yaml.safe_load(capsys.readouterr().out)
     assert config["data"]["class_path"] == "benign.data.DigitsDataModule"

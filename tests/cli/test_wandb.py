@@ -30,12 +30,24 @@ def test_no_login_means_an_offline_wandb_run_with_metrics_config_and_artifacts(r
     kinds = [r.WhichOneof("record_type") for r in records]
 
     runs = [r.run for r in records if r.WhichOneof("record_type") == "run"]
-    assert runs[0].display_name == "digits-erm-noise0.2-seed0" and runs[0].run_group == "label-noise"
+    assert (
+        runs[0].display_name == "digits-erm-noise0.2-seed0" and runs[0].run_group == "label-noise"
+    )
 
-    logged = {item.key or "/".join(item.nested_key) for r in records if r.WhichOneof("record_type") == "history" for item in r.history.item}
+    logged = {
+        item.key or "/".join(item.nested_key)
+        for r in records
+        if r.WhichOneof("record_type") == "history"
+        for item in r.history.item
+    }
     assert {"train/acc", "val/acc", "test/acc", "test/robust_acc@0.05", "train/acc_noisy"} <= logged
 
-    config = {item.key: item.value_json for r in records if r.WhichOneof("record_type") == "config" for item in r.config.update}
+    config = {
+        item.key: item.value_json
+        for r in records
+        if r.WhichOneof("record_type") == "config"
+        for item in r.config.update
+    }
     assert {"data", "model", "trainer", "seed_everything"} <= set(config)
     data, model = json.loads(config["data"]), json.loads(config["model"])
     assert data["init_args"]["noise_rate"] == 0.2 and model["class_path"] == "benign.methods.ERM"
