@@ -11,15 +11,17 @@ model directly (its ``acc``/``robust_acc`` are coarse and are also written as ``
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
+from benign.errors import ConfigError
 from benign.repro.base import Cell, Settings
 from benign.repro.config import config_path
 from benign.repro.experiments.fit import FitExperiment, base_config, metric_rows, run_metrics
-from benign.repro.plots import eps_curves, new_figure, paired_points, save_figure
-from benign.repro.stats import format_mean_ci, mean_ci
+from benign.repro.plots import eps_curves, grouped_bars, new_figure, paired_points, save_figure
+from benign.repro.stats import aggregate, format_mean_ci, mean_ci
 from benign.repro.tables import (
     Column,
     eps_columns,
@@ -46,6 +48,32 @@ def default_coarse_map(config_file: str) -> str | None:
     )
 
 
+def coarse_maps(conf: Mapping[str, Any]) -> list[Any]:
+    """The coarse maps of the grid: ``coarse_maps`` (a list of presets or explicit lists), else
+    the single ``coarse_map`` (``None``: the dataset's default)."""
+    maps = conf.get("coarse_maps")
+    if maps is None:
+        return [conf.get("coarse_map")]
+    if not isinstance(maps, list) or not maps:
+        raise ConfigError(
+            f"fine-vs-coarse: coarse_maps must be a non-empty list of presets or lists, got {maps!r}"
+        )
+    tags = [map_tag(m) for m in maps]
+    if len(set(tags)) != len(tags):
+        raise ConfigError(f"fine-vs-coarse: coarse_maps has a repeated map: {maps!r}")
+    return list(maps)
+
+
+def map_tag(coarse_map: Any) -> str:
+    """A coarse map as part of a cell name: the preset's name, or the explicit list's digits
+    (``[0, 0, 1]`` -> ``map001``)."""
+    if coarse_map is None:
+        return "default"
+    if isinstance(coarse_map, str):
+        return coarse_map
+    return "map" + "".join(str(int(v)) for v in coarse_map)
+
+
 class FineVsCoarse(FitExperiment):
     """``benign repro fine-vs-coarse``: coarse-task robustness of coarse- vs fine-label training."""
 
@@ -55,37 +83,39 @@ class FineVsCoarse(FitExperiment):
     def cells(self, settings: Settings) -> list[Cell]:
         conf = self.config(settings)
         self.headline_eps = conf.get("headline_eps")
-        coarse_map = conf.get("coarse_map")
-        preset = (
-            coarse_map
-            if coarse_map is not None
-            else default_coarse_map(config_path(conf["configs"]["ERM"]))
-        )
+        maps = coarse_maps(conf)
         data: dict[str, Any] = {
             "noise_rate": float(conf.get("noise_rate", 0.0)),
             "noise_type": "symmetric",
         }
-        if coarse_map is not None:
-            data["coarse_map"] = coarse_map
         cells = []
         for seed in range(settings.seeds):
-            for level in ("coarse", "fine"):
-                overrides = {"data": {**data, "label_level": level}}
-                # A coarse model's own accuracy is already the coarse task: no second attack.
-                eval_edits = {"score_coarse": level == "fine"}
-                name = f"erm-{level}-seed{seed}"
-                cells.append(
-                    self.fit_cell(
-                        settings,
-                        conf,
-                        name,
-                        "ERM",
-                        seed,
-                        overrides,
-                        eval_edits,
-                        coarse_map=str(preset) if preset is not None else None,
-                    )
+            for coarse_map in maps:
+                preset = (
+                    coarse_map
+                    if coarse_map is not None
+                    else default_coarse_map(config_path(conf["configs"]["ERM"]))
                 )
+                # One map keeps the short cell names; several name the map in each cell.
+                tag = f"-{map_tag(coarse_map)}" if len(maps) > 1 else ""
+                for level in ("coarse", "fine"):
+                    level_data = {**data, "label_level": level}
+                    if coarse_map is not None:
+                        level_data["coarse_map"] = coarse_map
+                    # A coarse model's own accuracy is already the coarse task: no second attack.
+                    eval_edits = {"score_coarse": level == "fine"}
+                    cells.append(
+                        self.fit_cell(
+                            settings,
+                            conf,
+                            f"erm-{level}{tag}-seed{seed}",
+                            "ERM",
+                            seed,
+                            {"data": level_data},
+                            eval_edits,
+                            coarse_map=str(preset) if preset is not None else None,
+                        )
+                    )
         return cells
 
     def collect(
@@ -100,27 +130,47 @@ class FineVsCoarse(FitExperiment):
         return rows
 
     def figure(self, results: pd.DataFrame, path: str) -> None:
-        figure, (curves, paired) = new_figure(2, width=5.6)
-        eps_curves(
-            curves,
-            results,
-            "coarse_robust_acc",
-            hue="label_level",
-            label=lambda v: LEVEL_LABELS.get(str(v), str(v)),
-            order=["coarse", "fine"],
-            title="Coarse task, attack on the coarse decision",
-            ylabel="coarse robust test accuracy",
-        )
+        results = _with_map(results)
+        maps = _map_order(results)
+        several = len(maps) > 1
         eps = _headline_eps(results, self.headline_eps)
-        per_seed = _per_seed(results, eps)
-        paired_points(
-            paired,
-            per_seed,
-            ["coarse", "fine"],
-            labels=[LEVEL_LABELS["coarse"], LEVEL_LABELS["fine"]],
-            title=f"Coarse robust accuracy at ε={eps:g}, per seed",
-            ylabel="coarse robust test accuracy",
-        )
+        figure, axes = new_figure(len(maps) + 1, width=4.8 if several else 5.6)
+        for ax, name in zip(axes, maps, strict=False):
+            eps_curves(
+                ax,
+                results[results["coarse_map"] == name],
+                "coarse_robust_acc",
+                hue="label_level",
+                label=lambda v: LEVEL_LABELS.get(str(v), str(v)),
+                order=["coarse", "fine"],
+                title=f"Coarse task ({name}), attack on the coarse decision"
+                if several
+                else "Coarse task, attack on the coarse decision",
+                ylabel="coarse robust test accuracy",
+            )
+        if several:
+            rows = select(results, "coarse_robust_acc", eps)
+            grouped_bars(
+                axes[-1],
+                aggregate(rows, ["coarse_map", "label_level"]),
+                group="coarse_map",
+                bar="label_level",
+                title=f"Coarse robust accuracy at ε={eps:g} per coarse map",
+                ylabel="coarse robust test accuracy",
+                group_order=maps,
+                bar_order=["coarse", "fine"],
+                bar_labels=LEVEL_LABELS,
+            )
+            axes[-1].set_xlabel("coarse map")
+        else:
+            paired_points(
+                axes[-1],
+                _per_seed(results, eps),
+                ["coarse", "fine"],
+                labels=[LEVEL_LABELS["coarse"], LEVEL_LABELS["fine"]],
+                title=f"Coarse robust accuracy at ε={eps:g}, per seed",
+                ylabel="coarse robust test accuracy",
+            )
         datasets = ", ".join(map(str, results["dataset"].unique()))
         save_figure(
             figure,
@@ -129,33 +179,40 @@ class FineVsCoarse(FitExperiment):
         )
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
+        results = _with_map(results)
+        maps = _map_order(results)
+        several = len(maps) > 1
         columns = [
             Column("coarse clean acc", "coarse_acc"),
             *eps_columns(results, "coarse_robust_acc", "coarse robust acc"),
         ]
+        index = ["coarse_map", "label_level"] if several else ["label_level"]
         table = metric_table(
-            results, ["label_level"], columns, labels={"label_level": "trained on"}
+            results,
+            index,
+            columns,
+            labels={"label_level": "trained on", "coarse_map": "coarse map"},
         )
         gaps = []
-        for column in columns:
-            per_seed = _per_seed(results, column.eps, column.metric)
-            diff = (per_seed["fine"] - per_seed["coarse"]).dropna()
-            mean, ci, n = mean_ci(diff)
-            gaps.append(
-                {
-                    "measure": column.label,
-                    "fine − coarse": format_mean_ci(mean, ci) if n else "–",
-                    "seeds": n,
-                }
-            )
-        maps = (
-            ", ".join(str(m) for m in results["coarse_map"].dropna().unique())
-            or "the dataset's default"
-        )
+        for name in maps:
+            of_map = results[results["coarse_map"] == name]
+            for column in columns:
+                per_seed = _per_seed(of_map, column.eps, column.metric)
+                diff = (per_seed["fine"] - per_seed["coarse"]).dropna()
+                mean, ci, n = mean_ci(diff)
+                gaps.append(
+                    {
+                        **({"coarse map": name} if several else {}),
+                        "measure": column.label,
+                        "fine − coarse": format_mean_ci(mean, ci) if n else "–",
+                        "seeds": n,
+                    }
+                )
         intro = (
-            f"E3 (PAPER.md): ERM on {settings.dataset} trained on coarse labels (coarse map: {maps}) vs on "
-            "fine labels, both scored on the coarse task; the attack (PGD) targets the coarse decision, "
-            "eps in pixel units of inputs in [0, 1]."
+            f"E3 (PAPER.md): ERM on {settings.dataset} trained on coarse labels (coarse map: "
+            f"{', '.join(maps)}) vs on fine labels, both scored on the coarse task"
+            f"{' of the same map' if several else ''}; the attack (PGD) targets the coarse "
+            "decision, eps in pixel units of inputs in [0, 1]."
         )
         sections = [
             ("Coarse-task accuracy, clean and robust", markdown_table(table)),
@@ -172,6 +229,22 @@ class FineVsCoarse(FitExperiment):
             sections,
             audit=sanity_note(results),
         )
+
+
+#: The ``coarse_map`` value of rows whose run named none.
+DEFAULT_MAP = "the dataset's default"
+
+
+def _with_map(results: pd.DataFrame) -> pd.DataFrame:
+    """``results`` with every ``coarse_map`` a string (missing: :data:`DEFAULT_MAP`)."""
+    frame = results.copy()
+    frame["coarse_map"] = frame["coarse_map"].fillna(DEFAULT_MAP).astype(str)
+    return frame
+
+
+def _map_order(results: pd.DataFrame) -> list[str]:
+    """The coarse maps of ``results`` in the order of the grid."""
+    return list(dict.fromkeys(results["coarse_map"].tolist())) or [DEFAULT_MAP]
 
 
 def _per_seed(

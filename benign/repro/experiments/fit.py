@@ -2,8 +2,8 @@
 
 A mode block of ``configs/experiments/<name>.yaml`` gives, per method, the base fit config
 (``configs: {ERM: digits/erm.yaml, ...}``), extra ``benign fit`` arguments for every cell
-(``args``, nested keys, e.g. ``trainer: {max_epochs: 60}``) and edits of the base config's
-evaluation callbacks (``eval`` for ``RobustnessEval``, ``memorization`` for ``Memorization``).
+(``args``, nested keys, e.g. ``trainer: {max_epochs: 60}``), extra arguments of one method's
+cells (``method_args: {AT: {...}}``) and edits of the base config's evaluation callbacks (``eval`` for ``RobustnessEval``, ``memorization`` for ``Memorization``).
 A cell is then ``benign fit --config <base> <args> --seed_everything s --data.noise_seed s``
 plus its own overrides; its rows come from the run's metrics (train and test stages).
 """
@@ -90,8 +90,12 @@ def edited_callbacks(
     return callbacks
 
 
-def backbone_name(config: Mapping[str, Any]) -> str:
-    """The backbone's class name, from ``model.init_args.backbone.class_path``."""
+def backbone_name(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> str:
+    """The backbone's class name, from ``model.init_args.backbone.class_path`` of the config or,
+    when they replace it, of the (flattened) ``overrides`` of a cell."""
+    for key in ("model.init_args.backbone.class_path", "model.backbone.class_path"):
+        if (overrides or {}).get(key):
+            return str(overrides[key]).rsplit(".", 1)[-1]
     backbone = (config.get("model") or {}).get("init_args", {}).get("backbone") or {}
     return str(backbone.get("class_path", "")).rsplit(".", 1)[-1]
 
@@ -172,7 +176,7 @@ def _finish_wandb() -> None:
 class FitExperiment(Experiment):
     """An experiment whose cells train with ``benign fit`` (same code path as the CLI)."""
 
-    datasets = ("digits", "mnist", "cifar10", "cifar100")
+    datasets = ("digits", "mnist", "cifar10", "cifar100", "fashion_mnist", "mnist5k")
 
     def config(self, settings: Settings) -> dict[str, Any]:
         """The merged experiment settings (``configs/experiments/<name>.yaml``)."""
@@ -190,6 +194,9 @@ class FitExperiment(Experiment):
         **columns: Any,
     ) -> Cell:
         """A cell training ``method`` (a key of ``conf["configs"]``) with ``overrides``.
+
+        Its ``benign fit`` arguments are, in increasing precedence, ``conf["args"]``,
+        ``conf["method_args"][method]`` (e.g. the attack of AT and TRADES only) and ``overrides``.
 
         ``columns`` fills the descriptive columns of ``results.csv`` beyond the defaults
         (noise_rate, noise_type, label_level, coarse_map, train_eps).
@@ -214,13 +221,14 @@ class FitExperiment(Experiment):
         merged = {
             "trainer.devices": 1,
             **flatten(conf.get("args") or {}),
+            **flatten((conf.get("method_args") or {}).get(method) or {}),
             **flatten(overrides or {}),
         }
         defaults = {
             "experiment": self.name,
             "dataset": settings.dataset,
             "method": method,
-            "backbone": backbone_name(base),
+            "backbone": backbone_name(base, merged),
             "noise_rate": float(merged.get("data.noise_rate", data.get("noise_rate", 0.0))),
             "noise_type": merged.get("data.noise_type", data.get("noise_type", "symmetric")),
             "label_level": merged.get("data.label_level", data.get("label_level", "fine")),
