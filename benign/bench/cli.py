@@ -4,10 +4,13 @@
     benign bench --model small_cnn --input digits       # at_cost_ratio, attack_speedup
     benign bench --model preact_resnet18 --input cifar --batch-size 128 --cases erm,reference
     benign bench --device cuda --precision bf16 --channels-last
+    benign bench --quick --cases erm --data-share fashion_mnist   # data loader's share of an epoch
 
 Prints the per-case medians and the ratios ``lightning_overhead`` (our Lightning ERM step over a
 plain-PyTorch one), ``at_cost_ratio`` (our PGD-K adversarial-training step over K+1 ERM steps;
 1.0 is no better than naive) and ``attack_speedup`` (torchattacks' PGD time over ours).
+``--data-share DATASET`` adds ``data_loader_share``: the real dataset's training loader alone over
+an ERM epoch on the same batches, with ``configs/<DATASET>/erm.yaml``'s model and batch size.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, NoReturn
 import torch
 
 from benign.bench.cases import INPUTS, MODELS
+from benign.bench.data_share import data_share_datasets
 from benign.bench.runner import CASES, PRECISIONS, BenchSettings, run_bench
 from benign.bench.timing import CLOCKS
 from benign.errors import ConfigError
@@ -32,6 +36,7 @@ DEFAULTS = {
     "steps": 10,
     "repeats": 10,
     "rounds": 5,
+    "data_batches": 50,
 }
 QUICK = {
     "model": "small_cnn",
@@ -40,6 +45,7 @@ QUICK = {
     "steps": 3,
     "repeats": 3,
     "rounds": 1,
+    "data_batches": 10,
 }
 
 LABELS = {
@@ -109,6 +115,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch CPU threads (default: 1 with --quick, else torch's)",
     )
     parser.add_argument(
+        "--data-share",
+        default=None,
+        metavar="DATASET",
+        help="also time the data loader's share of an ERM epoch on this dataset, with its "
+        f"configs/<DATASET>/erm.yaml: one of {', '.join(data_share_datasets())} (default: off)",
+    )
+    parser.add_argument(
+        "--data-batches",
+        type=int,
+        default=None,
+        help="batches of that epoch timed (default 50, 10 with --quick)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data_dir of the --data-share dataset (default: the data module's, data/)",
+    )
+    parser.add_argument(
         "--json", default=None, metavar="FILE", help="also write the results as JSON"
     )
     parser.add_argument(
@@ -140,6 +164,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         ("--steps", "steps", 1),
         ("--repeats", "repeats", 1),
         ("--rounds", "rounds", 1),
+        ("--data-batches", "data_batches", 1),
     ):
         if values[key] < minimum:
             raise ConfigError(f"benign bench: {flag} must be >= {minimum}, got {values[key]}")
@@ -154,6 +179,8 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         raise ConfigError(
             f"benign bench: unknown --cases {','.join(unknown) or '(none)'}: use a subset of {','.join(CASES)}"
         )
+    if args.data_share is not None:
+        _check_choice("--data-share", args.data_share, data_share_datasets())
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"benign bench: --threads must be >= 1, got {args.threads}")
     return BenchSettings(
@@ -164,6 +191,8 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         channels_last=args.channels_last,
         compile=args.compile,
         cases=cases,
+        data_share=args.data_share,
+        data_dir=args.data_dir,
         **values,
     )
 
@@ -203,6 +232,17 @@ def format_table(result: dict[str, Any]) -> str:
         f"at_cost_ratio      = {_fmt(result['at_cost_ratio'])}  (AT step / ({k}+1) x ERM step; 1.0 = naive)",
         f"attack_speedup     = {_fmt(result['attack_speedup'])}  (torchattacks PGD / our PGD)",
     ]
+    share = result.get("data_share")
+    if share is not None:
+        lines += [
+            f"data loader, {share['dataset']} ({share['config']}: {share['backbone']}, batch "
+            f"{share['batch_size']}, {share['num_workers']} workers, {share['batches']} batches "
+            f"of {share['train_size']} training points, {share['rounds']} rounds):",
+            f"{'  training loader alone':<32}{share['loader_ms']:>12.2f} ms",
+            f"{'  ERM epoch (Lightning)':<32}{share['epoch_ms']:>12.2f} ms",
+            f"data_loader_share  = {_fmt(result['data_loader_share'], 4)}  "
+            "(training loader alone / ERM epoch over the same batches)",
+        ]
     return "\n".join(lines)
 
 

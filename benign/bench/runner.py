@@ -9,6 +9,9 @@ Cases (PAPER.md's methods, on one backbone and batch):
 - ``reference``: the same ERM step in a plain-PyTorch loop;
 - ``pgd``, ``torchattacks``: one call of our PGD-K and of torchattacks' on the ERM model.
 
+With ``data_share`` set, also the data loader's share of an ERM epoch on that real dataset
+(:mod:`benign.bench.data_share`).
+
 Each round runs every case for a few steps, in forward order on even rounds and backward order
 on odd ones, compared cases side by side, so a load change on a shared machine hits them alike.
 """
@@ -29,6 +32,7 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
 from benign.attacks import PGD, TRADESAttack
 from benign.bench.cases import BenchCase
+from benign.bench.data_share import measure_data_share
 from benign.bench.reference import ReferenceERM, autocast, quiet_lightning, torchattacks_pgd
 from benign.bench.timing import (
     Clock,
@@ -65,6 +69,12 @@ class BenchSettings:
     compile: bool = False
     cases: tuple[str, ...] = CASES
     seed: int = 0
+    #: A dataset whose training loader's share of an ERM epoch is also timed (None: not timed).
+    data_share: str | None = None
+    #: Batches of that epoch timed (capped at the training split's).
+    data_batches: int = 50
+    #: ``data_dir`` of that dataset (None: the data module's default).
+    data_dir: str | None = None
 
     @property
     def case(self) -> BenchCase:
@@ -173,6 +183,18 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
     ):
         # One synthetic in-memory batch: a loader without workers is what we want to time.
         warnings.filterwarnings("ignore", category=PossibleUserWarning)
+        data_share = None
+        if settings.data_share is not None:  # first: a missing dataset fails before the cases
+            data_share = measure_data_share(
+                settings.data_share,
+                batches=settings.data_batches,
+                rounds=settings.rounds,
+                data_dir=settings.data_dir,
+                device=settings.device,
+                precision=PRECISIONS[settings.precision],
+                clock=settings.clock,
+                seed=settings.seed,
+            )
         bench = _Bench(settings)
         order = [name for name in CASES if name in settings.cases]
         for name in order:  # warm-up round: allocators, kernels, compilation; not timed
@@ -188,6 +210,8 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
         "lightning_overhead": ratio(erm, median.get("reference")),
         "at_cost_ratio": ratio(median.get("at"), None if erm is None else (k + 1) * erm),
         "attack_speedup": ratio(median.get("torchattacks"), median.get("pgd")),
+        "data_loader_share": None if data_share is None else data_share["share"],
+        "data_share": data_share,
         "device": settings.device,
         "device_name": _device_name(bench.device),
         "model": settings.model,
