@@ -47,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seeds", type=int, default=1, help="run seeds 0..N-1 (training and noise seed)"
     )
-    parser.add_argument("--quick", action="store_true", help="the CPU-sized settings (digits)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the CPU-sized settings (digits; also mnist5k and fashion_mnist for the fit experiments)",
+    )
     parser.add_argument(
         "--config",
         default=None,

@@ -1,7 +1,7 @@
 """The settings of a ``benign repro`` run: the experiment YAML in ``configs/experiments/``.
 
 Each experiment file has an optional ``defaults`` block and one block per dataset with a
-``quick`` (CPU-sized, digits) and/or ``full`` mode; the mode block is merged over the defaults.
+``quick`` (CPU-sized: digits, mnist5k, fashion_mnist) and/or ``full`` mode; the mode block is merged over the defaults.
 ``--set key=value`` edits the merged settings (dotted keys, YAML values), e.g.
 ``--set noise_rates=[0,0.4] --set args.trainer.max_epochs=2``.
 """
@@ -120,7 +120,7 @@ def experiment_settings(name: str, settings: Settings) -> dict[str, Any]:
         other = [d for d in datasets if mode in document[d]]
         hint = f"--dataset {' or '.join(other)}" if other else "another mode"
         raise ConfigError(
-            f"{name} has no {mode} settings for {settings.dataset} (--quick is the CPU-sized run on digits): use {hint}"
+            f"{name} has no {mode} settings for {settings.dataset} (--quick is the CPU-sized run): use {hint}"
         )
     merged = deep_merge(document.get("defaults") or {}, block[mode])
     return apply_overrides(merged, getattr(settings, "overrides", ()))

@@ -70,9 +70,11 @@ def test_memorization_grid_sets_the_training_eps():
     assert sorted((c.columns["method"], c.columns["train_eps"]) for c in cells) == [
         ("AT", 0.05),
         ("AT", 0.1),
+        ("AT", 0.2),
         ("ERM", 0.0),
         ("TRADES", 0.05),
         ("TRADES", 0.1),
+        ("TRADES", 0.2),
     ]
     at = next(c for c in cells if c.columns["method"] == "AT" and c.columns["train_eps"] == 0.1)
     args = list(at.args)
