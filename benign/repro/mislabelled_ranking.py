@@ -40,9 +40,18 @@ from benign.repro.plots import image_grid
 
 def disagreement_scores(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """``max_{c != y} p(c | x)`` for each row of ``probs`` ``[N, K]`` and given label ``y``."""
+    return _other_classes(probs, labels).max(axis=1)
+
+
+def suspected_labels(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``argmax_{c != y} p(c | x)``: the class a point's disagreement score is for."""
+    return _other_classes(probs, labels).argmax(axis=1)
+
+
+def _other_classes(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     others = np.array(probs, dtype=float, copy=True)
     others[np.arange(len(labels)), labels] = -np.inf
-    return others.max(axis=1)
+    return others
 
 
 def _training_points(datamodule: Any, batch_size: int) -> torch.utils.data.DataLoader:
@@ -73,8 +82,9 @@ def ranking_frame(probs: np.ndarray, positions: np.ndarray, datamodule: Any) -> 
     """The ranking table: one row a training point, most suspicious first.
 
     Columns: ``position`` (index into the training split), ``source_index`` (into the original
-    training set), ``given`` (observed label), ``predicted``, ``score``, ``true`` and ``planted``
-    (whether the given label was made noisy by the data module).
+    training set), ``given`` (observed label), ``predicted`` (argmax), ``suspected`` (the most
+    probable class other than ``given``) and ``score`` (its probability), ``true`` and
+    ``planted`` (whether the given label was made noisy by the data module).
     """
     given = datamodule.observed_targets.numpy()[positions]
     frame = pd.DataFrame(
@@ -83,6 +93,7 @@ def ranking_frame(probs: np.ndarray, positions: np.ndarray, datamodule: Any) -> 
             "source_index": datamodule.train_source_indices.numpy()[positions],
             "given": given,
             "predicted": probs.argmax(axis=1),
+            "suspected": suspected_labels(probs, given),
             "score": disagreement_scores(probs, given),
             "true": datamodule.true_targets.numpy()[positions],
             "planted": datamodule.noisy_mask.numpy()[positions],
@@ -148,14 +159,15 @@ def ranking_metrics(ranking: pd.DataFrame) -> dict[str, float]:
 def candidate_grid(
     ranking: pd.DataFrame, datamodule: Any, path: str, title: str | None = None
 ) -> None:
-    """Save the images of ``ranking``'s rows with their given and predicted labels; a green
-    frame marks a planted flip, red a label the data module did not change."""
+    """Save the images of ``ranking``'s rows with their given label and the class the model
+    prefers to it (with its probability, the score); a green frame marks a planted flip, red a
+    label the data module did not change."""
     dataset = datamodule.train_eval_dataset
     names = list(datamodule.label_names)
     images, titles, colors = [], [], []
     for row in ranking.itertuples(index=False):
         x, _, _ = dataset.__getitems__([int(row.position)])
         images.append(x[0].numpy())
-        titles.append(f"given {names[row.given]}\npred {names[row.predicted]}, p={row.score:.2f}")
+        titles.append(f"given {names[row.given]}\nmodel: {names[row.suspected]} ({row.score:.2f})")
         colors.append("tab:green" if row.planted else "tab:red")
     image_grid(images, titles, path, colors=colors, suptitle=title)

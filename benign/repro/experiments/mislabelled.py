@@ -217,8 +217,9 @@ class Mislabelled(FitExperiment):
             ("Ranking quality", markdown_table(table)),
             (
                 "Top candidates (AT, seed 0)",
-                "Given and predicted label of the top-ranked training "
-                "points; green frame = planted flip, red = a label the noise did not touch.\n\n"
+                "The top-ranked training points: their given label, and the class the model "
+                "prefers to it with that class's probability (the score); green frame = planted "
+                "flip, red = a label the noise did not touch.\n\n"
                 "![candidates](candidates.png)",
             ),
             ("Figure", "![E4](figure.png)"),
