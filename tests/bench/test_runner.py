@@ -132,24 +132,53 @@ def test_the_cpu_clock_counts_work_not_sleep():
         Clock(torch.device("cpu"), "sundial")
 
 
-def minor_faults_of_reallocating(megabytes: int = 64, times: int = 5) -> int:
-    import resource
+_FAULTS_SCRIPT = """
+import resource, sys
+import torch
+from benign.bench.timing import steady_allocator
 
-    torch.empty(megabytes * 2**18).fill_(1.0)  # first touch, outside the count
+def faults(megabytes=64, times=5):
+    for _ in range(2):  # first touches (the heap grows to its size), outside the count
+        torch.empty(megabytes * 2**18).fill_(1.0)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(times):
         torch.empty(megabytes * 2**18).fill_(1.0)  # freed at once, then allocated again
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
+mode = sys.argv[1]
+if mode == "system":
+    print(1, faults())
+elif mode == "steady":
+    with steady_allocator() as applied:
+        print(int(applied), faults())
+else:  # "restored": enter and leave the context, then allocate
+    with steady_allocator() as applied:
+        pass
+    print(int(applied), faults())
+"""
+
+
+def minor_faults_of_reallocating(mode: str) -> tuple[bool, int]:
+    """(whether the allocator could be set, minor page faults of re-allocating 64 MB 5 times),
+    in a fresh process: the heap's history of the test session would blur the count."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _FAULTS_SCRIPT, mode], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return bool(int(out[0])), int(out[1])
+
 
 def test_steady_allocator_removes_page_faults_of_reallocation():
-    with steady_allocator() as applied:
-        steady = minor_faults_of_reallocating()
+    applied, steady = minor_faults_of_reallocating("steady")
     if not applied:
         pytest.skip("not glibc: the allocator is left alone")
-    system = minor_faults_of_reallocating()  # the defaults are back
     pages = 5 * 64 * 2**20 // 4096
+    system = minor_faults_of_reallocating("system")[1]
     assert system > pages // 2  # each re-allocation faults its pages in again
-    assert steady < pages // 20
+    assert steady < system // 3  # most re-allocations reuse the kept memory
+    # leaving the context sets glibc's defaults back: re-allocations fault again
+    assert minor_faults_of_reallocating("restored")[1] > pages // 2
     with steady_allocator(enabled=False) as applied:
         assert not applied
