@@ -243,3 +243,40 @@ def test_tiny_mnist5k_memorization_trains_the_small_cnn_and_pgd7_at(monkeypatch)
     with open(os.path.join(out, "runs", "at-eps0.1-seed0", "config.yaml")) as handle:
         attack = yaml.safe_load(handle)["model"]["init_args"]["attack"]["init_args"]
     assert attack["steps"] == 7 and attack["eps"] == 0.1  # method_args, then the grid's eps
+
+
+def _label_noise_results(noise_types: dict[float, tuple[str, ...]]) -> pd.DataFrame:
+    rows = []
+    for rate, types in noise_types.items():
+        for noise_type in types:
+            for seed in (0, 1):
+                columns = {
+                    "experiment": "label-noise",
+                    "dataset": "mnist5k",
+                    "method": "ERM",
+                    "noise_rate": rate,
+                    "noise_type": noise_type,
+                    "seed": seed,
+                }
+                rows.append(make_row(columns, "acc", 0.9 - rate))
+                rows.append(make_row(columns, "acc_noisy", 1.0 if rate else float("nan")))
+                for eps in (0.0, 0.05):
+                    rows.append(make_row(columns, "robust_acc", 0.9 - rate - eps, eps=eps))
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("compared", [False, True])
+def test_label_noise_summary_compares_noise_types_only_when_the_grid_did(compared, tmp_path):
+    """mnist5k's quick grid has no class_subset cell: no comparison section, no third panel."""
+    experiment = get_experiment("label-noise")
+    types = {0.0: ("symmetric",), 0.2: ("symmetric",), 0.4: ("symmetric",)}
+    if compared:
+        types[0.2] = ("symmetric", "class_subset")
+    results = _label_noise_results(types)
+    settings = ReproSettings(dataset="mnist5k", quick=True, seeds=2, out=str(tmp_path))
+    text = experiment.summary(results, settings)
+    assert ("Uniform vs class-confined noise at rate 0.2" in text) is compared
+    assert "class-confined noise at rate 0.4" not in text
+    path = tmp_path / "figure.png"
+    experiment.figure(results, str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -62,7 +62,9 @@ class LabelNoise(FitExperiment):
 
     def figure(self, results: pd.DataFrame, path: str) -> None:
         symmetric = results[results["noise_type"] == "symmetric"]
-        figure, (curves, headline, spread) = new_figure(3)
+        compare_rate = _compare_rate(results)
+        figure, panels = new_figure(2 if compare_rate is None else 3)
+        curves, headline = panels[0], panels[1]
         eps_curves(
             curves,
             symmetric,
@@ -95,14 +97,14 @@ class LabelNoise(FitExperiment):
             bar_order=["clean test acc", f"robust @ ε={headline_eps:g}", "noise fitted (train)"],
         )
         headline.set_xlabel("symmetric label-noise rate (share of training labels flipped)")
-        compare = results[results["noise_rate"] == _compare_rate(results)]
-        eps_curves(
-            spread,
-            compare,
-            "robust_acc",
-            hue="noise_type",
-            title=f"Noise spread at rate {_compare_rate(results):g}: uniform vs a few classes",
-        )
+        if compare_rate is not None:
+            eps_curves(
+                panels[2],
+                results[results["noise_rate"] == compare_rate],
+                "robust_acc",
+                hue="noise_type",
+                title=f"Noise spread at rate {compare_rate:g}: uniform vs a few classes",
+            )
         save_figure(
             figure,
             path,
@@ -118,23 +120,24 @@ class LabelNoise(FitExperiment):
         ]
         main = metric_table(symmetric, ["noise_rate"], columns, labels={"noise_rate": "noise rate"})
         rate = _compare_rate(results)
-        spread = metric_table(
-            results[results["noise_rate"] == rate],
-            ["noise_type"],
-            columns,
-            labels={"noise_type": "noise type"},
-        )
         intro = (
             f"E1 (PAPER.md): ERM trained to interpolation on {settings.dataset} with symmetric label "
             "noise; robust accuracy is PGD on the test set, eps in pixel units of inputs in [0, 1]. "
             "`acc_noisy` is the share of noisy-labelled training points predicted as their noisy "
             "label (1.0 = the noise is memorised)."
         )
-        sections = [
-            ("Robust accuracy vs symmetric noise rate", markdown_table(main)),
-            (f"Uniform vs class-confined noise at rate {rate:g}", markdown_table(spread)),
-            ("Figure", "![E1](figure.png)"),
-        ]
+        sections = [("Robust accuracy vs symmetric noise rate", markdown_table(main))]
+        if rate is not None:  # the grid compared noise types at one rate
+            spread = metric_table(
+                results[results["noise_rate"] == rate],
+                ["noise_type"],
+                columns,
+                labels={"noise_type": "noise type"},
+            )
+            sections.append(
+                (f"Uniform vs class-confined noise at rate {rate:g}", markdown_table(spread))
+            )
+        sections.append(("Figure", "![E1](figure.png)"))
         return summary_document(
             "label-noise (E1)", self.command(settings), intro, sections, audit=sanity_note(results)
         )
@@ -147,10 +150,11 @@ def _headline_eps(results: pd.DataFrame, wanted: float | None) -> float:
     return min(positive, key=lambda e: abs(e - target)) if positive else 0.0
 
 
-def _compare_rate(results: pd.DataFrame) -> float:
+def _compare_rate(results: pd.DataFrame) -> float | None:
+    """The noise rate at which the grid compared noise types (None: it compared none)."""
     types = results.groupby("noise_rate")["noise_type"].nunique()
     several = types[types > 1]
-    return float(several.index[0]) if len(several) else float(results["noise_rate"].max())
+    return float(several.index[0]) if len(several) else None
 
 
 def _dataset(results: pd.DataFrame) -> str:
