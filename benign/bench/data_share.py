@@ -21,13 +21,12 @@ import os
 import warnings
 from typing import Any
 
-import lightning as L
 import torch
 import yaml
 from lightning.pytorch.cli import LightningArgumentParser
 from torch.utils.data import DataLoader
 
-from benign.bench.timing import Clock, StepTimer, summary_ms
+from benign.bench.timing import Clock, StepTimer, step_timing_trainer, summary_ms
 from benign.data import DATASETS, BenignDataModule
 from benign.errors import ConfigError, DataNotFoundError
 from benign.methods import BenignModule
@@ -109,20 +108,7 @@ class _DataShare:
         """Seconds of ``batches`` ERM training steps after the first one, in a Lightning fit."""
         gc.collect()
         timer = StepTimer(self.clock)
-        trainer = L.Trainer(
-            accelerator="gpu" if self.device.type == "cuda" else "cpu",
-            devices=1,
-            precision=self.precision,
-            max_epochs=1,
-            limit_train_batches=batches + 1,
-            limit_val_batches=0,
-            num_sanity_val_steps=0,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            callbacks=[timer],
-        )
+        trainer = step_timing_trainer(self.device, self.precision, batches, timer)
         with warnings.catch_warnings():  # the config's validation_step, with no val loader
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`")
             trainer.fit(self.model, train_dataloaders=self.loader())

@@ -39,6 +39,7 @@ from benign.bench.timing import (
     StepTimer,
     intervals,
     steady_allocator,
+    step_timing_trainer,
     summary_ms,
     time_calls,
 )
@@ -134,20 +135,12 @@ class _Bench:
     def fit_steps(self, name: str, steps: int) -> list[float]:
         """Per-step times of ``steps`` training steps of a method in a Lightning fit loop."""
         timer = StepTimer(self.clock)
-        trainer = L.Trainer(
-            accelerator="gpu" if self.device.type == "cuda" else "cpu",
-            devices=1,
-            precision=PRECISIONS[self.s.precision],
-            max_epochs=1,
-            limit_train_batches=steps + 1,
-            limit_val_batches=0,
-            num_sanity_val_steps=0,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
+        trainer = step_timing_trainer(
+            self.device,
+            PRECISIONS[self.s.precision],
+            steps,
+            timer,
             benchmark=self.device.type == "cuda" or None,
-            callbacks=[timer],
         )
         loader = self.s.case.loader(steps + 1, pin_memory=self.device.type == "cuda")
         trainer.fit(self.modules[name], train_dataloaders=loader)

@@ -121,3 +121,30 @@ def _glibc() -> ctypes.CDLL | None:
     except (OSError, AttributeError):
         return None
     return libc
+
+
+def step_timing_trainer(
+    device: torch.device,
+    precision: str,
+    steps: int,
+    timer: StepTimer,
+    benchmark: bool | None = None,
+) -> L.Trainer:
+    """A one-epoch Lightning Trainer of ``steps + 1`` training steps (the first only starts the
+    clock), stamped by ``timer``, with nothing else that costs time: no validation, logger,
+    checkpoints, progress bar or model summary."""
+    return L.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        precision=precision,
+        max_epochs=1,
+        limit_train_batches=steps + 1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        benchmark=benchmark,
+        callbacks=[timer],
+    )
