@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -158,7 +159,19 @@ class BenignModule(L.LightningModule):
         if self.lr_scheduler_factory is None:
             return optimizer
         scheduler = self.lr_scheduler_factory(optimizer)
+        self._warn_if_schedule_ends_early(scheduler)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
         }
+
+    def _warn_if_schedule_ends_early(self, scheduler: Any) -> None:
+        """A cosine schedule whose ``T_max`` is shorter than training raises the LR again after it."""
+        t_max = getattr(scheduler, "T_max", None)
+        max_epochs = self._trainer.max_epochs if self._trainer is not None else None
+        if t_max is not None and max_epochs is not None and max_epochs > t_max:
+            rank_zero_warn(
+                f"lr_scheduler {type(scheduler).__name__} has T_max={t_max} but trainer.max_epochs="
+                f"{max_epochs}: the learning rate climbs back up after epoch {t_max}; pass "
+                f"--model.init_args.lr_scheduler.init_args.T_max {max_epochs}"
+            )
