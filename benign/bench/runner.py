@@ -125,7 +125,9 @@ class _Bench:
         self.x, self.y = x.to(self.device), y.to(self.device)
         if settings.channels_last:
             self.x = self.x.contiguous(memory_format=torch.channels_last)
-        attacked = self.modules["erm"].to(self.device)
+        # A copy: a Lightning fit moves the module it trained back to the CPU at its teardown, so
+        # the fitted ERM module itself would be on the wrong device for the attack cases on a GPU.
+        self.attacked = attacked = copy.deepcopy(self.modules["erm"]).to(self.device)
         ours = PGD(eps, self.alpha, settings.steps)
         self.attacks = {"pgd": lambda: ours(attacked, self.x, self.y)}
         if "torchattacks" in settings.cases:

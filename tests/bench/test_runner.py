@@ -182,3 +182,17 @@ def test_steady_allocator_removes_page_faults_of_reallocation():
     assert minor_faults_of_reallocating("restored")[1] > pages // 2
     with steady_allocator(enabled=False) as applied:
         assert not applied
+
+
+def test_the_attack_cases_do_not_share_the_module_a_fit_moves():
+    """Lightning moves a fitted module back to the CPU at teardown (on a GPU, the attack cases then
+    found a CPU model and CUDA inputs). Stand-in here: convert the fitted module to float64 after
+    its fit case; the PGD case must still run on its own float32 copy."""
+    bench = runner._Bench(
+        BenchSettings(model="small_cnn", input="digits", batch_size=8, steps=2, repeats=1)
+    )
+    assert len(bench.run_case("erm", 1)) == 1
+    bench.modules["erm"].double()  # what teardown's .cpu() is to a CUDA run
+    assert bench.attacked is not bench.modules["erm"]
+    assert next(bench.attacked.parameters()).dtype == torch.float32
+    assert len(bench.run_case("pgd", 1)) == 1
