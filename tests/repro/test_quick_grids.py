@@ -47,8 +47,9 @@ def test_memorization_quick_robust_training_fits_less_noise_than_erm(monkeypatch
     assert erm >= 0.95
     for method in ("AT", "TRADES"):
         fitted = [value(results, "acc_noisy", method=method, train_eps=e) for e in (0.05, 0.1, 0.2)]
-        # the stronger the training attack, the less noise is fitted; at eps 0.2 at most a fifth
-        assert fitted[0] > fitted[2] and fitted[2] <= 0.2, (method, fitted)
+        # the stronger the training attack, the less noise is fitted; from the reference eps 0.1
+        # on (configs/digits/at.yaml) at most a fifth of it (issue 3's acceptance bound)
+        assert fitted[0] > fitted[1] and max(fitted[1:]) <= 0.2, (method, fitted)
 
 
 def test_fine_vs_coarse_quick_fine_labels_are_more_robust_on_the_coarse_task(monkeypatch):
