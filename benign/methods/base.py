@@ -166,12 +166,20 @@ class BenignModule(L.LightningModule):
         }
 
     def _warn_if_schedule_ends_early(self, scheduler: Any) -> None:
-        """A cosine schedule whose ``T_max`` is shorter than training raises the LR again after it."""
+        """A cosine ``T_max`` unlike ``max_epochs`` does not end with the run (past ``T_max`` the LR
+        climbs again; short of it, it never decays). A config's ``T_max: "${trainer.max_epochs}"``
+        is resolved when the file is read, before ``--trainer.max_epochs`` on the command line."""
         t_max = getattr(scheduler, "T_max", None)
         max_epochs = self._trainer.max_epochs if self._trainer is not None else None
-        if t_max is not None and max_epochs is not None and max_epochs > t_max:
-            rank_zero_warn(
-                f"lr_scheduler {type(scheduler).__name__} has T_max={t_max} but trainer.max_epochs="
-                f"{max_epochs}: the learning rate climbs back up after epoch {t_max}; pass "
-                f"--model.init_args.lr_scheduler.init_args.T_max {max_epochs}"
-            )
+        if t_max is None or max_epochs is None or max_epochs < 0 or max_epochs == t_max:
+            return
+        effect = (
+            f"the learning rate climbs back up after epoch {t_max}"
+            if max_epochs > t_max
+            else "the learning rate stops part-way down its cosine"
+        )
+        rank_zero_warn(
+            f"lr_scheduler {type(scheduler).__name__} has T_max={t_max} but trainer.max_epochs="
+            f"{max_epochs}: {effect}; pass --model.init_args.lr_scheduler.init_args.T_max "
+            f"{max_epochs} to match"
+        )

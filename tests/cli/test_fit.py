@@ -152,3 +152,33 @@ def test_short_names_select_data_and_method(erm_config, monkeypatch, capsys):
     config = yaml.safe_load(capsys.readouterr().out)
     assert config["data"]["class_path"] == "benign.data.DigitsDataModule"
     assert config["model"]["class_path"] == "benign.methods.TRADES"
+
+
+def test_configs_resolve_omegaconf_interpolation(erm_config, monkeypatch, capsys):
+    """The digits configs tie the cosine schedule to the run length with ``${trainer.max_epochs}``;
+    a config of one's own can interpolate any other key the same way."""
+    assert run_benign(["fit", "--config", erm_config, "--print_config"], monkeypatch) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    scheduler = config["model"]["init_args"]["lr_scheduler"]
+    assert scheduler["class_path"] == "torch.optim.lr_scheduler.CosineAnnealingLR"
+    assert scheduler["init_args"]["T_max"] == config["trainer"]["max_epochs"] == 60
+
+    with open("own.yaml", "w") as f:
+        f.write(
+            "seed_everything: 3\n"
+            "trainer: {max_epochs: 7}\n"
+            "model:\n"
+            "  class_path: benign.methods.ERM\n"
+            "  init_args:\n"
+            "    backbone: {class_path: benign.models.DigitsCNN}\n"
+            "    lr_scheduler:\n"
+            "      class_path: torch.optim.lr_scheduler.CosineAnnealingLR\n"
+            '      init_args: {T_max: "${trainer.max_epochs}"}\n'
+            "data:\n"
+            "  class_path: benign.data.DigitsDataModule\n"
+            '  init_args: {noise_seed: "${seed_everything}"}\n'
+        )
+    assert run_benign(["fit", "--config", "own.yaml", "--print_config"], monkeypatch) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["init_args"]["lr_scheduler"]["init_args"]["T_max"] == 7
+    assert config["data"]["init_args"]["noise_seed"] == 3

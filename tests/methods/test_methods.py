@@ -109,9 +109,11 @@ def test_default_optimizer_is_sgd_and_a_scheduler_is_attached():
     assert isinstance(sched["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.StepLR)
 
 
-@pytest.mark.parametrize(("t_max", "max_epochs", "warns"), [(2, 3, True), (3, 3, False), (5, 3, False)])
-def test_a_cosine_schedule_shorter_than_training_warns(t_max, max_epochs, warns):
-    """CosineAnnealingLR is periodic: past T_max the learning rate rises again."""
+@pytest.mark.parametrize(
+    ("t_max", "max_epochs", "warns"), [(2, 3, True), (3, 3, False), (5, 3, True)]
+)
+def test_a_cosine_schedule_unlike_the_run_length_warns(t_max, max_epochs, warns):
+    """CosineAnnealingLR is periodic: past T_max the LR rises again; short of it, it never decays."""
     import warnings
 
     import lightning as L
