@@ -14,11 +14,9 @@ from typing import ClassVar
 
 import torchvision
 
-from benign.data.base import error_reason
 from benign.data.coarse import halves_map, halves_names
-from benign.data.debian_package import check_idx_file, find_package_files, install_files
+from benign.data.debian_package import find_package_files
 from benign.data.mnist import MNISTDataModule
-from benign.errors import DataNotFoundError
 
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 #: Set to a folder holding the IDX files to use it in place of the Debian package; set to an
@@ -92,34 +90,9 @@ class FashionMNISTDataModule(MNISTDataModule):
             fallback_dirs=PACKAGE_FALLBACK_DIRS,
         )
 
-    def prepare_data(self) -> None:
-        """Fill ``raw_folder`` from ``.gz`` files there or from the Debian package, else download.
-
-        Lightning calls this on rank 0 only; each file is written under a temporary name and
-        renamed once complete and checked, so an interrupted copy is redone by the next run.
-        """
-        if not self._has_raw_files():
-            local = find_package_files(DEBIAN_PACKAGE, self._raw_names(), override=self.raw_folder)
-            sources = local or self.package_files()
-            if sources is not None:
-                self._install(sources)
-        super().prepare_data()
-
-    def _install(self, sources: dict[str, str]) -> None:
-        try:
-            install_files(sources, self.raw_folder, check=check_idx_file)
-        except (OSError, ValueError, EOFError) as err:
-            origin = os.path.dirname(next(iter(sources.values())))
-            raise DataNotFoundError(
-                f"could not prepare {self.display_name} in {self.raw_folder} from {origin} "
-                f"({error_reason(err)}): replace that file, or free disk space, then run again"
-            ) from None
-
-    def _raw_names(self) -> list[str]:
-        return [os.path.basename(path) for path in self.raw_files()]
-
-    def _has_raw_files(self) -> bool:
-        return all(os.path.isfile(path) for path in self.raw_files())
+    def other_sources(self) -> dict[str, str] | None:
+        """The Debian package's files, decompressed into ``raw_folder`` by ``prepare_data``."""
+        return self.package_files()
 
     def _missing_message(self) -> str:
         if self.package_files() is not None:

@@ -1,7 +1,8 @@
 """MNIST through torchvision's own reader (raw IDX files under ``data_dir/MNIST/raw``).
 
 :class:`MNISTDataModule` is written for torchvision's whole MNIST family: a sibling such as
-Fashion-MNIST only sets ``torchvision_class``, names, presets and statistics.
+Fashion-MNIST only sets ``torchvision_class``, names, presets, statistics and, optionally,
+another place to copy the files from (:meth:`MNISTDataModule.other_sources`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torchvision
 
 from benign.data.base import BenignDataModule, RawSplits, error_reason
 from benign.data.coarse import halves_map, halves_names
+from benign.data.debian_package import check_idx_file, find_package_files, install_files
 from benign.data.digits import DIGIT_CLASSES, MNIST_ASYMMETRIC_PAIRS
 from benign.errors import DataNotFoundError
 
@@ -23,8 +25,9 @@ class MNISTDataModule(BenignDataModule):
     """MNIST: 60,000 training and 10,000 test images of 28x28 handwritten digits.
 
     Read with ``torchvision.datasets.MNIST(root=data_dir)`` from ``data_dir/MNIST/raw``
-    (``train-images-idx3-ubyte`` etc., uncompressed), kept as uint8 ``[N, 1, 28, 28]`` and
-    scaled to [0, 1] a batch at a time. No augmentation. Coarse presets: ``halves`` (0-4 vs 5-9,
+    (``train-images-idx3-ubyte`` etc.; gzipped ``*-ubyte.gz`` files there, as the MNIST mirrors
+    serve them, are decompressed beside them once by ``prepare_data``), kept as uint8
+    ``[N, 1, 28, 28]`` and scaled to [0, 1] a batch at a time. No augmentation. Coarse presets: ``halves`` (0-4 vs 5-9,
     default). Takes the base class's arguments.
     """
 
@@ -61,8 +64,41 @@ class MNISTDataModule(BenignDataModule):
             "--data.download true (needs internet)"
         )
 
+    def prepare_data(self) -> None:
+        """Fill ``raw_folder`` from ``.gz`` files there or :meth:`other_sources`, else download.
+
+        Lightning calls this on rank 0 only; each file is written under a temporary name and
+        renamed once complete and checked, so an interrupted copy is redone by the next run.
+        """
+        if not self._has_raw_files():
+            local = find_package_files("", self._raw_names(), override=self.raw_folder)
+            sources = local or self.other_sources()
+            if sources is not None:
+                self._install(sources)
+        super().prepare_data()
+
+    def other_sources(self) -> dict[str, str] | None:
+        """Another place holding every raw file (``{name: path}``, plain or ``.gz``), or ``None``."""
+        return None
+
+    def _install(self, sources: dict[str, str]) -> None:
+        try:
+            install_files(sources, self.raw_folder, check=check_idx_file)
+        except (OSError, ValueError, EOFError) as err:
+            origin = os.path.dirname(next(iter(sources.values())))
+            raise DataNotFoundError(
+                f"could not prepare {self.display_name} in {self.raw_folder} from {origin} "
+                f"({error_reason(err)}): replace that file, or free disk space, then run again"
+            ) from None
+
+    def _raw_names(self) -> list[str]:
+        return [os.path.basename(path) for path in self.raw_files()]
+
+    def _has_raw_files(self) -> bool:
+        return all(os.path.isfile(path) for path in self.raw_files())
+
     def _check_files(self) -> None:
-        if all(os.path.isfile(path) for path in self.raw_files()):
+        if self._has_raw_files():
             return
         if self.download:
             raise DataNotFoundError(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 
 import numpy as np
 import pytest
 import torch
+import torchvision
 
 from benign.data import CIFAR10DataModule, CIFAR100DataModule, MNISTDataModule
 from benign.data.cifar100_classes import CIFAR100_SUPERCLASS_MAP
@@ -46,6 +48,27 @@ def test_mnist_reads_idx_files(mnist_dir) -> None:
     true = dm.true_targets[index].float()
     assert torch.allclose(x[:, 0].amax(dim=(1, 2)), 20 * true / 255)
     assert dm.noisy_mask.sum() == 10
+
+
+def test_mnist_decompresses_gzipped_idx_files_once(mnist_dir) -> None:
+    """The MNIST mirrors serve ``*-ubyte.gz``: put in ``raw/`` as they are, they are read too."""
+    data_dir, written = mnist_dir
+    raw = os.path.join(data_dir, "MNIST", "raw")
+    for name in os.listdir(raw):
+        with open(os.path.join(raw, name), "rb") as plain:
+            with gzip.open(os.path.join(raw, name + ".gz"), "wb") as packed:
+                packed.write(plain.read())
+        os.remove(os.path.join(raw, name))
+    dm = MNISTDataModule(data_dir=str(data_dir), val_split=10)
+    with pytest.raises(DataNotFoundError, match="not found"):
+        dm.setup("fit")  # prepare_data (rank 0) unpacks; setup alone only reads
+    dm.prepare_data()
+    assert sorted(os.listdir(raw)) == sorted(
+        [n for n in os.listdir(raw) if n.endswith(".gz")]
+        + [os.path.basename(p) for p in dm.raw_files()]
+    )
+    dm.setup("fit")
+    check_split_labels(dm, written)
 
 
 def test_cifar10_reads_pickled_batches(cifar10_dir) -> None:
@@ -116,10 +139,11 @@ def test_cifar_md5_mismatch_is_reported_as_corrupted(cifar10_files) -> None:
 
 
 def test_download_failure_is_one_line(monkeypatch) -> None:
-    def offline(*args, **kwargs):
-        raise OSError("Temporary failure in name resolution\nmore detail")
+    class Offline(torchvision.datasets.MNIST):
+        def __init__(self, *args, **kwargs):
+            raise OSError("Temporary failure in name resolution\nmore detail")
 
-    monkeypatch.setattr(MNISTDataModule, "torchvision_class", offline)
+    monkeypatch.setattr(MNISTDataModule, "torchvision_class", Offline)
     dm = MNISTDataModule(data_dir="nowhere", download=True)
     with pytest.raises(DataNotFoundError) as err:
         dm.prepare_data()
