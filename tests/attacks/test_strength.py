@@ -50,7 +50,7 @@ def test_eps_half_breaks_everything(digits, digits_model):
     _, _, x, y = digits
     chance = 1 / 10
     for attack in [PGD(0.5, steps=10), PGD(0.5, steps=10, loss="cw"), FGSM(0.5, random_start=True)]:
-        assert robust_accuracy(digits_model, attack, x, y) <= chance + 0.02
+        assert robust_accuracy(digits_model, attack, x, y) <= chance
 
 
 @pytest.mark.parametrize("eps, alpha, steps", [(0.05, 0.005, 20), (0.1, 0.025, 10)])

@@ -107,3 +107,25 @@ def test_save_manifest_is_atomic_and_loads_without_pickle(tmp_path) -> None:
     with np.load(path) as data:
         assert data["a"].tolist() == [0, 1, 2] and str(data["name"]) == "symmetric"
     assert [p.name for p in path.parent.iterdir()] == ["noise.npz"]
+
+
+def test_cifar10_asymmetric_pairs_are_the_standard_ones() -> None:
+    """Patrini et al.'s CIFAR-10 flips: truck->automobile, bird->airplane, deer->horse, cat<->dog."""
+    from benign.data import CIFAR10DataModule
+
+    names = CIFAR10DataModule.fine_classes
+    pairs = {names[src]: names[dst] for src, dst in CIFAR10DataModule.asymmetric_pairs.items()}
+    assert pairs == {
+        "truck": "automobile",
+        "bird": "airplane",
+        "deer": "horse",
+        "cat": "dog",
+        "dog": "cat",
+    }
+    labels = np.repeat(np.arange(10), 100)
+    observed = asymmetric_noise(labels, 10, 0.4, seed=1, pairs=CIFAR10DataModule.asymmetric_pairs)
+    for src, dst in CIFAR10DataModule.asymmetric_pairs.items():
+        flipped = observed[labels == src] != src
+        assert flipped.sum() == 40 and set(observed[labels == src][flipped]) == {dst}
+    untouched = [c for c in range(10) if c not in CIFAR10DataModule.asymmetric_pairs]
+    assert all((observed[labels == c] == c).all() for c in untouched)
