@@ -22,8 +22,8 @@ import warnings
 from typing import Any
 
 import torch
-import yaml
 from lightning.pytorch.cli import LightningArgumentParser
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from benign.bench.timing import Clock, StepTimer, step_timing_trainer, summary_ms
@@ -46,8 +46,8 @@ def config_file(dataset: str) -> str:
 def build_erm(dataset: str, data_dir: str | None) -> tuple[BenignModule, BenignDataModule]:
     """The ``model`` and ``data`` of ``configs/<dataset>/erm.yaml``, instantiated as ``benign
     fit`` does (``num_classes`` linked from the data module); ``data_dir`` replaces the config's."""
-    with open(config_file(dataset)) as handle:
-        document = yaml.safe_load(handle)
+    # Resolved as `benign fit` resolves it (omegaconf: e.g. T_max: "${trainer.max_epochs}").
+    document = OmegaConf.to_container(OmegaConf.load(config_file(dataset)), resolve=True)
     data = document["data"]
     if data_dir is not None:
         data.setdefault("init_args", {})["data_dir"] = data_dir
