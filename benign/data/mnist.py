@@ -21,7 +21,22 @@ from benign.data.digits import DIGIT_CLASSES, MNIST_ASYMMETRIC_PAIRS
 from benign.errors import DataNotFoundError
 
 
-class MNISTDataModule(BenignDataModule):
+class MNISTDigits:
+    """What the MNIST-digit data modules (``mnist``, ``mnist5k``) share: the ten digit classes as
+    ``(1, 28, 28)`` images, the ``halves`` coarse preset (0-4 vs 5-9, the default), MNIST's
+    asymmetric pairs and its pixel mean/std. Listed before the data module base class."""
+
+    fine_classes: ClassVar[tuple[str, ...]] = DIGIT_CLASSES
+    image_shape: ClassVar[tuple[int, ...]] = (1, 28, 28)
+    coarse_map_presets: ClassVar[dict[str, list[int]]] = {"halves": halves_map(10)}
+    coarse_class_names_presets: ClassVar[dict[str, list[str]]] = {"halves": halves_names(10)}
+    default_coarse_map: ClassVar[str] = "halves"
+    asymmetric_pairs: ClassVar[dict[int, int] | None] = MNIST_ASYMMETRIC_PAIRS
+    mean: ClassVar[tuple[float, ...] | None] = (0.1307,)
+    std: ClassVar[tuple[float, ...] | None] = (0.3081,)
+
+
+class MNISTDataModule(MNISTDigits, BenignDataModule):
     """MNIST: 60,000 training and 10,000 test images of 28x28 handwritten digits.
 
     Read with ``torchvision.datasets.MNIST(root=data_dir)`` from ``data_dir/MNIST/raw``
@@ -34,15 +49,7 @@ class MNISTDataModule(BenignDataModule):
     name: ClassVar[str] = "mnist"
     display_name: ClassVar[str] = "MNIST"
     torchvision_class: ClassVar[type] = torchvision.datasets.MNIST
-    fine_classes: ClassVar[tuple[str, ...]] = DIGIT_CLASSES
-    image_shape: ClassVar[tuple[int, ...]] = (1, 28, 28)
     train_size: ClassVar[int | None] = 60_000
-    coarse_map_presets: ClassVar[dict[str, list[int]]] = {"halves": halves_map(10)}
-    coarse_class_names_presets: ClassVar[dict[str, list[str]]] = {"halves": halves_names(10)}
-    default_coarse_map: ClassVar[str] = "halves"
-    asymmetric_pairs: ClassVar[dict[int, int] | None] = MNIST_ASYMMETRIC_PAIRS
-    mean: ClassVar[tuple[float, ...] | None] = (0.1307,)
-    std: ClassVar[tuple[float, ...] | None] = (0.3081,)
 
     @property
     def raw_folder(self) -> str:

