@@ -23,14 +23,13 @@ from typing import Any
 
 import torch
 from lightning.pytorch.cli import LightningArgumentParser
-from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from benign.bench.timing import Clock, StepTimer, step_timing_trainer, summary_ms
 from benign.data import DATASETS, BenignDataModule
 from benign.errors import ConfigError, DataNotFoundError
 from benign.methods import BenignModule
-from benign.repro.config import CONFIG_DIR
+from benign.repro.config import CONFIG_DIR, load_fit_config
 
 
 def data_share_datasets() -> tuple[str, ...]:
@@ -46,8 +45,7 @@ def config_file(dataset: str) -> str:
 def build_erm(dataset: str, data_dir: str | None) -> tuple[BenignModule, BenignDataModule]:
     """The ``model`` and ``data`` of ``configs/<dataset>/erm.yaml``, instantiated as ``benign
     fit`` does (``num_classes`` linked from the data module); ``data_dir`` replaces the config's."""
-    # Resolved as `benign fit` resolves it (omegaconf: e.g. T_max: "${trainer.max_epochs}").
-    document = OmegaConf.to_container(OmegaConf.load(config_file(dataset)), resolve=True)
+    document = load_fit_config(config_file(dataset))
     data = document["data"]
     if data_dir is not None:
         data.setdefault("init_args", {})["data_dir"] = data_dir

@@ -159,13 +159,13 @@ class BenignModule(L.LightningModule):
         if self.lr_scheduler_factory is None:
             return optimizer
         scheduler = self.lr_scheduler_factory(optimizer)
-        self._warn_if_schedule_ends_early(scheduler)
+        self._warn_if_schedule_unlike_run(scheduler)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
         }
 
-    def _warn_if_schedule_ends_early(self, scheduler: Any) -> None:
+    def _warn_if_schedule_unlike_run(self, scheduler: Any) -> None:
         """A cosine ``T_max`` unlike ``max_epochs`` does not end with the run (past ``T_max`` the LR
         climbs again; short of it, it never decays). A config's ``T_max: "${trainer.max_epochs}"``
         is resolved when the file is read, before ``--trainer.max_epochs`` on the command line."""

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from benign.errors import ConfigError
 from benign.repro.base import Settings
@@ -66,6 +68,19 @@ def load_yaml(path: str) -> dict[str, Any]:
     """Read a YAML mapping (ConfigError when it is not one)."""
     with open(path) as handle:
         data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def load_fit_config(path: str) -> dict[str, Any]:
+    """Read a ``benign fit`` config as the CLI reads it: YAML whose omegaconf interpolations
+    (e.g. ``T_max: "${trainer.max_epochs}"``) are resolved within the file."""
+    try:
+        data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except OmegaConfBaseException as err:
+        message = str(err).splitlines()[0]
+        raise ConfigError(f"{path}: {message}: fix the interpolation") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a YAML mapping, got {type(data).__name__}")
     return data

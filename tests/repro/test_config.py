@@ -162,3 +162,18 @@ def test_shards_partition_the_grid_and_cells_use_one_device():
     for bad in ("3/3", "x", "1/0", "-1/2"):
         with pytest.raises(ConfigError, match="must be I/N with 0 <= I < N"):
             parse_shard(bad)
+
+
+def test_base_fit_configs_are_read_with_their_interpolation_resolved(tmp_path):
+    """The grids read a cell's base config as `benign fit` does: ``${...}`` resolved in the file."""
+    from benign.repro.config import load_fit_config
+    from benign.repro.experiments.fit import base_config
+
+    config = base_config("digits/at.yaml")
+    assert config["model"]["init_args"]["lr_scheduler"]["init_args"]["T_max"] == 60
+    assert config["trainer"]["max_epochs"] == 60
+    broken = tmp_path / "broken.yaml"
+    broken.write_text('trainer: {max_epochs: "${trainer.epochs}"}\n')
+    with pytest.raises(ConfigError, match="broken.yaml") as err:
+        load_fit_config(str(broken))
+    assert "\n" not in str(err.value)

@@ -23,7 +23,12 @@ import pandas as pd
 
 from benign.errors import ConfigError
 from benign.repro.base import Cell, Experiment, Settings
-from benign.repro.config import ReproSettings, config_path, experiment_settings, load_yaml
+from benign.repro.config import (
+    ReproSettings,
+    config_path,
+    experiment_settings,
+    load_fit_config,
+)
 from benign.repro.results import rows_from_metrics
 
 #: The class names of the evaluation callbacks an experiment may edit.
@@ -63,7 +68,7 @@ def as_args(options: Mapping[str, Any]) -> list[str]:
 
 @functools.lru_cache(maxsize=64)
 def _read_config(path: str) -> dict[str, Any]:
-    return load_yaml(path)
+    return load_fit_config(path)
 
 
 def base_config(path: str) -> dict[str, Any]:
