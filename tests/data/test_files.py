@@ -63,10 +63,11 @@ def test_mnist_decompresses_gzipped_idx_files_once(mnist_dir) -> None:
     with pytest.raises(DataNotFoundError, match="not found"):
         dm.setup("fit")  # prepare_data (rank 0) unpacks; setup alone only reads
     dm.prepare_data()
-    assert sorted(os.listdir(raw)) == sorted(
-        [n for n in os.listdir(raw) if n.endswith(".gz")]
-        + [os.path.basename(p) for p in dm.raw_files()]
-    )
+    names = [os.path.basename(p) for p in dm.raw_files()]
+    assert sorted(os.listdir(raw)) == sorted(names + [n + ".gz" for n in names])
+    unpacked = {p: os.stat(p).st_mtime_ns for p in dm.raw_files()}
+    dm.prepare_data()  # once: the plain files are there now, nothing is rewritten
+    assert {p: os.stat(p).st_mtime_ns for p in dm.raw_files()} == unpacked
     dm.setup("fit")
     check_split_labels(dm, written)
 
