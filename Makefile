@@ -14,7 +14,7 @@ endif
 
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint format clean data
+.PHONY: install demo test test-slow lint format clean data slurm slurm-stop slurm-status
 
 install: $(STAMP)
 
@@ -53,6 +53,20 @@ data:
 	else \
 		echo "data: no apt-get (or no root) here; with internet run: $(FMNIST_DOWNLOAD)"; \
 	fi
+
+# A real one-node SLURM cluster here (munged, slurmctld, slurmd as root; Debian's slurm-wlm and
+# munge installed with apt-get when missing). Idempotent; ~2 s from nothing running. Afterwards
+# plain sbatch/squeue/srun work (/etc/slurm/slurm.conf links to its config); tests marked
+# `slurm` skip without it (fail in CI). State, logs and config in $$BENIGN_SLURM_DIR
+# (default /tmp/benign-slurm); `make slurm-stop` ends the daemons it started.
+slurm:
+	@scripts/slurm/local_cluster.sh start
+
+slurm-stop:
+	@scripts/slurm/local_cluster.sh stop
+
+slurm-status:
+	@scripts/slurm/local_cluster.sh status
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q
