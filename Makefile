@@ -57,7 +57,7 @@ data:
 # A real one-node SLURM cluster here (munged, slurmctld, slurmd as root; Debian's slurm-wlm and
 # munge installed with apt-get when missing). Idempotent; ~2 s from nothing running. Afterwards
 # plain sbatch/squeue/srun work (/etc/slurm/slurm.conf links to its config); tests marked
-# `slurm` skip without it (fail in CI). State, logs and config in $$BENIGN_SLURM_DIR
+# `slurm` skip without it (fail in CI). State, logs and config in $BENIGN_SLURM_DIR
 # (default /tmp/benign-slurm); `make slurm-stop` ends the daemons it started.
 slurm:
 	@scripts/slurm/local_cluster.sh start
