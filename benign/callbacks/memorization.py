@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from benign.data.loaders import eval_loader
+from benign.distributed import log_synced
 from benign.errors import ConfigError
 
 
@@ -54,7 +55,7 @@ class Memorization(L.Callback):
         counts = trainer.strategy.reduce(counts, reduce_op="sum")
         values = {f"train/{name}": value for name, value in memorization_rates(counts).items()}
         self.results.update(values)
-        pl_module.log_dict(values, sync_dist=True)  # identical on every rank already
+        log_synced(pl_module, values)  # reduced above, on every rank
 
 
 @torch.no_grad()

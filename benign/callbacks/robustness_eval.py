@@ -15,6 +15,7 @@ from benign.attacks import PGD, Attack
 from benign.callbacks import sanity
 from benign.callbacks.coarse import CoarseLogits
 from benign.data.loaders import eval_indices, eval_loader
+from benign.distributed import log_synced
 from benign.errors import ConfigError
 
 
@@ -147,9 +148,7 @@ class RobustnessEval(L.Callback):
             for name, correct in zip(names, counts[1:], strict=False)
         }
         self.results.update(values)
-        # Already reduced over ranks; sync_dist only averages identical values (and keeps
-        # Lightning from warning that epoch-level metrics are not synced).
-        pl_module.log_dict(values, sync_dist=True)
+        log_synced(pl_module, values)  # reduced above, on every rank
         if audit is not None:
             self._check(trainer, pl_module, stage, dataset, counts, audit)
 
@@ -230,7 +229,7 @@ class RobustnessEval(L.Callback):
         if stage == "test":  # the costlier check: once per run, on the final model
             self._check_stronger(trainer, pl_module, dataset, report)
         self.sanity_reports[stage] = report
-        pl_module.log_dict(report.metrics(stage), sync_dist=True)
+        log_synced(pl_module, report.metrics(stage))
         if report.ok:
             return
         message = f"{stage} robustness evaluation failed its sanity checks: {report.summary()}"

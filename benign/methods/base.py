@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from benign.distributed import log_synced
 from benign.errors import ConfigError
 
 #: A backbone as declared in YAML (``class_path`` + ``init_args``), called with ``num_classes``.
@@ -134,15 +135,19 @@ class BenignModule(L.LightningModule):
         self.metrics[f"{stage}_loss"].update(loss.detach().float().expand(y.numel()))
 
     def _log_metrics(self, stage: str) -> None:
-        # Epoch-level only, so the keys stay exactly ``train/acc`` (no ``_step``/``_epoch`` suffix);
-        # Lightning computes (synced over DDP ranks) and resets the metric objects.
+        # Epoch-level only, so the keys stay exactly ``train/acc`` (no ``_step``/``_epoch`` suffix).
+        # The metric objects are computed here (torchmetrics syncs them over DDP ranks inside
+        # ``compute``), in this hook, on every rank; the logged values are plain tensors. Logging
+        # the objects would leave the sync to whichever callback reads the metrics first, and that
+        # differs between ranks (the progress bar reads them on rank zero only): a DDP hang.
         acc, mean_loss = self.metrics[f"{stage}_acc"], self.metrics[f"{stage}_loss"]
         if not acc.update_called:
             return
-        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True)
-        self.log(
-            f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=stage == "train"
-        )
+        values = {f"{stage}/acc": acc.compute(), f"{stage}/loss": mean_loss.compute()}
+        acc.reset()
+        mean_loss.reset()
+        log_synced(self, {f"{stage}/acc": values[f"{stage}/acc"]}, prog_bar=True)
+        log_synced(self, {f"{stage}/loss": values[f"{stage}/loss"]}, prog_bar=stage == "train")
 
     def on_train_epoch_end(self) -> None:
         self._log_metrics("train")
