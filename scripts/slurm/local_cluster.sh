@@ -61,6 +61,9 @@ node_up() {
     return 1
 }
 
+# Whether a TCP port on 127.0.0.1 accepts connections (SlurmctldPort 6817, SlurmdPort 6818).
+port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
 munge_answers() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
 
 need_root() {
@@ -148,6 +151,9 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
+# Look at pending jobs every 2 s (default 60 s / 30 s): a requeued job, eligible again after
+# cred_expire, would otherwise wait for the next pass.
+SchedulerParameters=sched_interval=2,bf_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 DefMemPerCPU=$def_mem
@@ -229,13 +235,17 @@ cmd_start() {
     render_conf >"$CONF.new" && mv "$CONF.new" "$CONF"
     start_munged
     if ! alive "$DIR/run/slurmctld.pid" slurmctld; then
-        if [[ -n $(node_state) ]]; then
-            say "a slurmctld that this script did not start from $DIR already answers on 127.0.0.1 (another BENIGN_SLURM_DIR, or a system SLURM): stop that one first"
+        if port_open 6817; then
+            say "something this script did not start from $DIR listens on slurmctld's port 127.0.0.1:6817 (a cluster of another BENIGN_SLURM_DIR, or a system SLURM): stop that first"
             exit 1
         fi
         slurmctld -f "$CONF" || { say "slurmctld failed to start: $(tail -n1 "$DIR/log/slurmctld.log" 2>/dev/null)"; exit 1; }
     fi
     if ! alive "$DIR/run/slurmd.pid" slurmd; then
+        if port_open 6818; then
+            say "something this script did not start from $DIR listens on slurmd's port 127.0.0.1:6818 (a slurmd of another BENIGN_SLURM_DIR, or a system SLURM): stop that first"
+            exit 1
+        fi
         slurmd -f "$CONF" || { say "slurmd failed to start: $(tail -n1 "$DIR/log/slurmd.log" 2>/dev/null)"; exit 1; }
     fi
     local state="" resumed=0 deadline=$((SECONDS + WAIT_S))
@@ -290,10 +300,10 @@ cmd_status() {
         [[ $d == munged ]] && f=$DIR/munge/munged.pid
         if alive "$f" "$d"; then line+=("$d $(<"$f")"); else line+=("$d -"); fi
     done
-    local state
-    state=$(node_state)
-    if node_up; then
-        say "up: node $(node_name) $(node_state) in partition debug (${line[*]}); config $CONF, $(client_hint)"
+    local state=""
+    port_open 6817 && state=$(node_state) # sinfo takes 9 s to give up on a closed port
+    if [[ $state =~ ^(idle|mix|mixed|alloc|allocated|comp|completing)$ ]]; then
+        say "up: node $(node_name) $state in partition debug (${line[*]}); config $CONF, $(client_hint)"
     else
         say "down: node $(node_name) ${state:-no answer} (${line[*]}); make slurm starts it"
         return 1
