@@ -37,13 +37,8 @@ from benign.cli_errors import (
 from benign.data import DATASETS, BenignDataModule
 from benign.loggers import WANDB_MODES, build_loggers
 from benign.methods import BenignModule
-from benign.run_dir import (
-    RunLocation,
-    default_run_name,
-    latest_run_name,
-    new_run_name,
-    run_dir_of_checkpoint,
-)
+from benign.run_dir import RunLocation, default_run_name, new_run_name, run_dir_of_checkpoint
+from benign.run_start import FitStart, start_fit
 
 DEFAULT_SAVE_DIR = "runs"
 #: Exit status of a run stopped by SIGTERM/SIGUSR1 after saving its checkpoint (128 + SIGTERM).
@@ -54,7 +49,16 @@ CHOICES.update(data=", ".join(DATASETS), model="ERM, AdversarialTraining, TRADES
 
 
 class SaveRunConfig(SaveConfigCallback):
-    """Write ``config.yaml`` into the run directory and send the same config to wandb."""
+    """Write ``config.yaml`` into the run directory and send the same config to wandb.
+
+    A resumed run keeps the ``config.yaml`` (and wandb config) it was started with."""
+
+    def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        log_dir = trainer.log_dir  # collective: every rank asks
+        config_path = os.path.join(log_dir or "", self.config_filename)
+        if stage == "fit" and trainer.ckpt_path and os.path.isfile(config_path):
+            return
+        super().setup(trainer, pl_module, stage)
 
     def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
         loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
@@ -69,6 +73,7 @@ class BenignCLI(LightningCLI):
 
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
         self.run_location: RunLocation | None = None
+        self.fit_start: FitStart | None = None
         self.created_run_dir: str | None = None
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("save_config_callback", SaveRunConfig)
@@ -151,8 +156,8 @@ class BenignCLI(LightningCLI):
         trainer_config = self._get(self.config_init, "trainer", default={})
         location = self._resolve_run_location(trainer_config)
         self.run_location = location
-        if not os.path.exists(location.path):  # the run, or <run>/<subcommand> of an evaluation
-            self.created_run_dir = location.path
+        # Lightning keeps its own files (an HPC checkpoint, profiler output) in the run directory.
+        kwargs["default_root_dir"] = location.path
         if trainer_config.get("logger") in (None, True):
             wandb = self._get(self.config, "wandb")
             kwargs["logger"] = build_loggers(
@@ -162,6 +167,7 @@ class BenignCLI(LightningCLI):
                 group=wandb.group,
                 tags=wandb.tags,
                 job_type=self.subcommand or "fit",
+                run_id=self.fit_start.record.get("wandb_id") if self.fit_start else None,
             )
         callbacks = list(trainer_config.get("callbacks") or [])
         if any(type(lg).__name__ == "WandbLogger" for lg in kwargs.get("logger") or []):
@@ -173,6 +179,12 @@ class BenignCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     def after_fit(self) -> None:
+        stopped = any(
+            isinstance(cb, PreemptionCheckpoint) and cb.received is not None
+            for cb in self.trainer.callbacks
+        )
+        if stopped:  # a stop signal arrived after the last batch: exit as a preempted run
+            raise SIGTERMException
         if self._get(self.config, "test_after_fit") and not self.trainer.interrupted:
             self.trainer.test(self.model, datamodule=self.datamodule, verbose=True)
 
@@ -183,19 +195,24 @@ class BenignCLI(LightningCLI):
         ckpt_path = subcommand_config.get("ckpt_path")
         base_name = self._get(self.config, "run_name") or self._default_name()
         if self.subcommand == "fit":
-            if ckpt_path == "last":
-                return RunLocation(save_dir, latest_run_name(save_dir, base_name) or base_name)
-            if ckpt_path and run_dir_of_checkpoint(ckpt_path):
-                run_dir = run_dir_of_checkpoint(ckpt_path)
-                return RunLocation(os.path.dirname(run_dir), os.path.basename(run_dir))
-            return RunLocation(save_dir, new_run_name(save_dir, base_name))
+            start = self.fit_start = start_fit(save_dir, base_name, ckpt_path)
+            if start.created:
+                self.created_run_dir = start.location.path
+            self.config_init[self.subcommand]["ckpt_path"] = start.ckpt_path
+            return start.location
         # validate / test / predict log next to the checkpoint they evaluate when it is in a run
         run_dir = run_dir_of_checkpoint(ckpt_path) if ckpt_path and ckpt_path != "last" else None
         if run_dir is not None:
-            return RunLocation(
+            location = RunLocation(
                 os.path.dirname(run_dir), os.path.basename(run_dir), str(self.subcommand)
             )
-        return RunLocation(save_dir, new_run_name(save_dir, f"{base_name}-{self.subcommand}"))
+        else:
+            location = RunLocation(
+                save_dir, new_run_name(save_dir, f"{base_name}-{self.subcommand}")
+            )
+        if not os.path.exists(location.path):
+            self.created_run_dir = location.path
+        return location
 
     def _default_name(self) -> str:
         datamodule, model = self.datamodule, self.model

@@ -80,10 +80,13 @@ def build_loggers(
     group: str | None = None,
     tags: list[str] | None = None,
     job_type: str = "fit",
+    run_id: str | None = None,
 ) -> list[Logger]:
     """A :class:`RunCSVLogger` writing ``metrics.csv`` into the run directory, then wandb.
 
-    The CSV logger comes first so that ``trainer.log_dir`` is the run directory.
+    The CSV logger comes first so that ``trainer.log_dir`` is the run directory. ``run_id`` (kept
+    in the run's ``run.json``) makes every start of one benign run, resumed or requeued, log to
+    the same wandb run (``resume="allow"``; offline runs sync into it).
     """
     loggers: list[Logger] = [
         RunCSVLogger(save_dir=location.save_dir, name=location.name, version=location.version)
@@ -109,6 +112,7 @@ def build_loggers(
             tags=tags,
             job_type=job_type,
             offline=mode == "offline",
+            **({"id": run_id, "resume": "allow"} if run_id else {}),
         )
     )
     return loggers

@@ -8,9 +8,13 @@ the newest directory of that name.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import time
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -79,3 +83,67 @@ def run_dir_of_checkpoint(ckpt_path: str) -> str | None:
         return None
     run_dir = os.path.dirname(ckpt_dir)
     return run_dir if os.path.isfile(os.path.join(run_dir, "config.yaml")) else None
+
+
+#: The run's identity, beside its config: ``{"name", "slurm_job", "wandb_id", "created"}``.
+RECORD_FILE = "run.json"
+
+
+def claim_run_dir(save_dir: str, name: str) -> str:
+    """Create ``save_dir/name`` (or the next free ``name-v<N>``) and return the name taken.
+
+    ``os.mkdir`` either creates the directory or fails, so two runs started at the same moment
+    with the same name never share a directory."""
+    os.makedirs(save_dir, exist_ok=True)
+    candidate = new_run_name(save_dir, name)
+    while True:
+        try:
+            os.mkdir(os.path.join(save_dir, candidate))
+            return candidate
+        except FileExistsError:
+            taken = versions_of(save_dir, name)
+            last = taken[-1] if taken else name
+            number = int(last.rsplit("-v", 1)[1]) if last != name else 0
+            candidate = f"{name}-v{number + 1}"
+
+
+def read_record(run_dir: str) -> dict[str, Any]:
+    """The run's ``run.json`` (empty when it has none, e.g. a run made before it existed)."""
+    try:
+        with open(os.path.join(run_dir, RECORD_FILE)) as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def write_record(run_dir: str, record: dict[str, Any]) -> None:
+    """Write ``run.json`` atomically (a temporary file renamed over it)."""
+    path = os.path.join(run_dir, RECORD_FILE)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as handle:
+        json.dump(record, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    os.replace(temporary, path)
+
+
+def new_record(name: str, slurm_job: str | None) -> dict[str, Any]:
+    """The identity of a new run: its name, its SLURM job (if any) and its wandb run id."""
+    return {
+        "name": name,
+        "slurm_job": slurm_job,
+        "wandb_id": uuid.uuid4().hex[:12],
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def run_of_job(save_dir: str, slurm_job: str) -> str | None:
+    """The run directory under ``save_dir`` that SLURM job ``slurm_job`` created, if any: where
+    the job continues when SLURM requeues it."""
+    if not os.path.isdir(save_dir):
+        return None
+    for entry in sorted(os.listdir(save_dir)):
+        path = os.path.join(save_dir, entry)
+        if os.path.isdir(path) and read_record(path).get("slurm_job") == slurm_job:
+            return entry
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Sequence, Sized
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from benign.data.datasets import IndexedTensorDataset, collate_batch
 
@@ -27,25 +28,76 @@ class IndexSampler(Sampler[int]):
         return len(self.indices)
 
 
-class EpochShuffleSampler(RandomSampler):
-    """A random permutation that is a function of ``(seed, epoch)`` only, not of global RNG state.
+class EpochShuffleSampler(DistributedSampler):
+    """The training order: a permutation that is a function of ``(seed, epoch)`` only, sharded
+    over DDP ranks, and resumable part-way through an epoch.
 
-    Lightning calls :meth:`set_epoch` before every training epoch, so a run resumed at an epoch
-    boundary sees exactly the batches of an uninterrupted one. Being a ``RandomSampler``, it is
-    replaced by Lightning's (equally seeded) ``DistributedSampler`` under DDP.
+    Lightning calls :meth:`set_epoch` before every training epoch. Being a ``DistributedSampler``
+    it is kept as it is under DDP (rank ``r`` of ``R`` takes every ``R``-th index of the padded
+    permutation, as torch's sampler does); with one process the order is the permutation itself.
+    After :meth:`resume_at`, the first iteration of that epoch leaves out the batches a preempted
+    run already trained on, so the resumed epoch continues the same sample order.
     """
 
-    def __init__(self, data_source: Sized, seed: int = 0) -> None:
-        super().__init__(data_source)
-        self.seed = int(seed)
-        self.epoch = 0
+    def __init__(
+        self, data_source: Sized, seed: int = 0, num_replicas: int = 1, rank: int = 0
+    ) -> None:
+        super().__init__(
+            data_source,  # type: ignore[arg-type]
+            num_replicas=num_replicas,
+            rank=rank,
+            shuffle=True,
+            seed=int(seed),
+        )
+        self._skip: tuple[int, int] | None = None  # (epoch, samples to leave out)
 
-    def set_epoch(self, epoch: int) -> None:
+    def resume_at(self, epoch: int, samples_done: int) -> None:
+        """Start the next iteration of ``epoch`` after its first ``samples_done`` indices."""
         self.epoch = int(epoch)
+        self._skip = (int(epoch), int(samples_done)) if samples_done > 0 else None
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(len(self.data_source), generator=generator).tolist())
+        order = torch.randperm(len(self.dataset), generator=generator).tolist()  # type: ignore[arg-type]
+        if self.num_replicas > 1:
+            order = (order * math.ceil(self.total_size / max(len(order), 1)))[: self.total_size]
+            order = order[self.rank :: self.num_replicas]
+        if self._skip is not None:
+            epoch, done = self._skip
+            self._skip = None
+            if epoch == self.epoch:
+                order = order[done:]
+        return iter(order)
+
+
+class ResumableDataLoader(DataLoader):
+    """The training loader, with the position in the epoch in Lightning's checkpoints.
+
+    Lightning saves ``state_dict()`` of a loader that has one into every checkpoint and calls
+    ``load_state_dict`` before the resumed run iterates it. The state is the epoch and the number
+    of batches already trained in it (``batches_done``, a callable reading the trainer's progress);
+    on resume the :class:`EpochShuffleSampler` leaves those batches out, or moves on to the next
+    epoch when the checkpoint was written at the end of one.
+    """
+
+    def __init__(self, *args: Any, batches_done: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches_done = batches_done
+
+    def state_dict(self) -> dict[str, int]:
+        sampler = self.sampler
+        done = int(self.batches_done()) if self.batches_done is not None else 0
+        return {"epoch": int(getattr(sampler, "epoch", 0)), "batches_done": done}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        sampler = self.sampler
+        if not isinstance(sampler, EpochShuffleSampler) or self.batch_size is None:
+            return
+        epoch, done = int(state.get("epoch", 0)), int(state.get("batches_done", 0))
+        if done >= len(self):  # written at the end of the epoch: the next one starts afresh
+            sampler.resume_at(epoch + 1, 0)
+        else:
+            sampler.resume_at(epoch, done * self.batch_size)
 
 
 def eval_indices(
@@ -117,11 +169,26 @@ class SplitLoadersMixin:
         # The order is a function of (seed, epoch), and the loader draws its worker base seed
         # from its own generator: the global random stream of a resumed run stays in step.
         seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
-        sampler = EpochShuffleSampler(dataset, seed=seed)
+        trainer = self.trainer
+        world_size, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        sampler = EpochShuffleSampler(dataset, seed=seed, num_replicas=world_size, rank=rank)
         generator = torch.Generator().manual_seed(seed)
         return self._loader(
-            dataset, self.batch_size, sampler=sampler, drop_last=drop_last, generator=generator
+            dataset,
+            self.batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            generator=generator,
+            loader_class=ResumableDataLoader,
+            batches_done=self._train_batches_done,
         )
+
+    def _train_batches_done(self) -> int:
+        """Batches trained so far in the current epoch (saved with the loader's state)."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0
+        return trainer.fit_loop.epoch_loop.batch_progress.current.completed
 
     def val_dataloader(self) -> DataLoader:
         """The clean validation split, each point once (sharded over DDP ranks)."""
@@ -146,8 +213,14 @@ class SplitLoadersMixin:
             )
         return self._loader(dataset, self.eval_batch_size, shuffle=False, sampler=sampler)
 
-    def _loader(self, dataset: IndexedTensorDataset, batch_size: int, **kwargs: Any) -> DataLoader:
-        return DataLoader(
+    def _loader(
+        self,
+        dataset: IndexedTensorDataset,
+        batch_size: int,
+        loader_class: type[DataLoader] = DataLoader,
+        **kwargs: Any,
+    ) -> DataLoader:
+        return loader_class(
             dataset,
             batch_size=batch_size,
             num_workers=self.num_workers,

@@ -158,6 +158,34 @@ class BenignModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test")
 
+    # -- checkpoints --------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The running training metrics of a checkpoint written part-way through an epoch, so a
+        # resumed epoch logs the train/acc and train/loss of the uninterrupted one (per DDP rank).
+        states = {}
+        for name in ("train_acc", "train_loss"):
+            metric = self.metrics[name]
+            states[name] = {
+                key: self._gathered(value) for key, value in metric.metric_state.items()
+            }
+            states[name]["_update_count"] = metric._update_count
+        checkpoint["benign_epoch_metrics"] = states
+
+    def _gathered(self, value: Tensor) -> Tensor:
+        if self._trainer is None or self.trainer.world_size == 1:
+            return value.detach().clone()[None]
+        return self.all_gather(value.detach())
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rank = self.trainer.global_rank if self._trainer is not None else 0
+        for name, state in checkpoint.get("benign_epoch_metrics", {}).items():
+            metric = self.metrics[name]
+            for key, value in state.items():
+                if key == "_update_count":
+                    metric._update_count = int(value)
+                elif hasattr(metric, key) and rank < len(value):
+                    setattr(metric, key, value[rank].to(getattr(metric, key).device))
+
     # -- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
