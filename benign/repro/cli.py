@@ -1,30 +1,74 @@
 """``benign repro <experiment>``: run a paper experiment's grid, write results, figure, summary.
 
-    benign repro label-noise --quick                 # digits on a CPU, one seed (~3 min)
+    benign repro label-noise --quick                 # digits on a CPU, one seed (~1 min)
     benign repro memorization --quick --seeds 3      # mean ± 95% CI over 3 seeds
     benign repro label-noise --dataset mnist --seeds 3 --out runs/e1-mnist
-    benign repro label-noise --quick --jobs 2        # two processes (both CPU cores)
-    benign repro label-noise --dataset cifar10 --seeds 3 --shard 0/4   # one of 4 processes
+    benign repro label-noise --quick --jobs 2        # two worker processes (both CPU cores)
+    benign repro label-noise --dataset cifar10 --seeds 3 --launcher slurm \\
+        --slurm.partition gpu --slurm.gpus_per_task 1 --slurm.time 12:00:00   # a SLURM array
 
-The grid resumes: rerunning the same command skips finished cells (``<out>/cells/``).
+The grid resumes: rerunning the same command skips finished cells (``<out>/cells/``) and
+resumes a cell stopped part-way from its checkpoint (``<out>/runs/<cell>/checkpoints/``).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import sys
-from collections.abc import Iterator
 from typing import NoReturn
 
-import torch
-
 from benign.errors import ConfigError
-from benign.repro.base import Experiment, run_experiment
+from benign.repro.base import gather, grid, pending, run_cells
 from benign.repro.config import ReproSettings
-from benign.repro.parallel import start_shards, wait_shards
+from benign.repro.launch import LAUNCHERS
+from benign.repro.launch.cell import plain_argv, set_threads, stopped_as_exit_status
 from benign.repro.registry import EXPERIMENTS, get_experiment
+
+#: ``--slurm.<key>`` options and their help (``benign.repro.launch.slurm.SlurmOptions``).
+SLURM_OPTIONS = {
+    "partition": "partition of the array tasks (default: the cluster's)",
+    "gpus_per_task": "GPUs of each task, i.e. of each cell (default: none)",
+    "cpus_per_task": "CPUs of each task, also its torch threads unless --threads (default: the cluster's)",
+    "mem": "memory of each task, e.g. 8G (default: the cluster's)",
+    "time": "time limit of each task, minutes or [D-]HH:MM:SS (default: 60); a cell that needs "
+    "longer is checkpointed, requeued and resumed",
+    "array_parallelism": "at most this many tasks at once (default: all)",
+    "account": "account to charge",
+    "qos": "quality of service",
+    "signal_delay_s": "SIGUSR1 this many seconds before the time limit: the cell checkpoints "
+    "and its task is requeued (default: 90)",
+}
+
+_METAVARS = {
+    "partition": "P",
+    "gpus_per_task": "N",
+    "cpus_per_task": "N",
+    "mem": "MEM",
+    "time": "T",
+    "array_parallelism": "K",
+    "account": "A",
+    "qos": "Q",
+    "signal_delay_s": "S",
+}
+
+LAUNCHER_HELP = """\
+launchers:
+  (default)       --jobs 1: the cells one after the other in this process
+  local           --jobs N (or --launcher local --jobs N): N worker processes on this machine,
+                  a dynamic queue (a worker takes the next cell when it finishes one), one GPU
+                  each when there are several; worker logs in OUT/logs/
+  slurm           one SLURM job array of the grid's pending cells, submitted with submitit
+                  (--slurm.* or --slurm.config FILE); each cell runs in its own run directory
+                  OUT/runs/<cell>; SIGUSR1 (--slurm.signal_delay_s before the time limit, or a
+                  preemption) checkpoints it and requeues its task, which resumes the run;
+                  submitit's logs in OUT/slurm/. With --wait this command blocks until the
+                  array has ended, then gathers results.csv, figure.png and summary.md; without
+                  it, it prints the array's job id and a dependent job (afterany) gathers them,
+                  as does this same command run again once the array has ended.
+
+Every launcher stores each cell's rows in OUT/cells/<cell>.csv, so the same grid and seeds give
+the same results.csv whichever ran it, and a rerun only runs (or resumes) unfinished cells.
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="benign repro",
         description="Run a paper experiment: results.csv, figure.png and summary.md in --out.",
+        epilog=LAUNCHER_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("experiment", help=f"one of {', '.join(EXPERIMENTS)}")
     parser.add_argument("--dataset", default="digits", help="dataset of the grid (default: digits)")
@@ -69,31 +115,50 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=None,
-        help="torch CPU threads (default: 1 with --quick, whose tiny models gain nothing from more; else torch's)",
+        help="torch CPU threads of each cell (default: 1 with --quick, whose tiny models gain "
+        "nothing from more; else the cores shared out over the --jobs workers, or the SLURM "
+        "task's CPUs)",
+    )
+    parser.add_argument(
+        "--launcher",
+        choices=LAUNCHERS,
+        default=None,
+        help="where the cells run: local worker processes or a SLURM job array (see below)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes of the local launcher (--jobs N alone means --launcher local; "
+        "default 1: the cells run in this process; with --launcher local: one per GPU, else 1)",
     )
     parser.add_argument(
         "--shard",
         default=None,
         metavar="I/N",
-        help="run only cells I, I+N, I+2N... of the grid (e.g. one process per GPU or SLURM array "
-        "task); rerun without --shard at the end to gather every cell into one results.csv",
+        help="run only cells I, I+N, I+2N... of the grid and do not gather: for machines that "
+        "share --out without SLURM (or under another scheduler's array), one shard each; run "
+        "once more without --shard to gather every cell into results.csv",
     )
     parser.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        help="run the grid in N processes, one shard each (one GPU each when there are several)",
+        "--wait",
+        action="store_true",
+        help="with --launcher slurm: block until the array has ended, then gather here",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    slurm = parser.add_argument_group("SLURM options (--launcher slurm)")
+    slurm.add_argument(
+        "--slurm.config",
+        dest="slurm_config",
+        default=None,
+        metavar="FILE",
+        help="YAML with the --slurm.* keys below (the command line wins)",
+    )
+    for key, text in SLURM_OPTIONS.items():
+        slurm.add_argument(
+            f"--slurm.{key}", dest=f"slurm_{key}", default=None, metavar=_METAVARS[key], help=text
+        )
     return parser
-
-
-def shard_argv(args: argparse.Namespace, out: str) -> list[str]:
-    """The ``benign repro`` arguments of ``args`` without ``--jobs`` (for the shard processes)."""
-    argv = [args.experiment, "--dataset", args.dataset, "--seeds", str(args.seeds), "--out", out]
-    argv += ["--quick"] * args.quick + (["--config", args.config] if args.config else [])
-    argv += [item for override in args.overrides for item in ("--set", override)]
-    return argv + (["--threads", str(args.threads)] if args.threads is not None else [])
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -108,21 +173,43 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def shard(experiment: Experiment, index: int, count: int) -> None:
-    """Restrict ``experiment``'s grid to every ``count``-th cell from ``index``."""
-    cells = experiment.cells
-    experiment.cells = lambda settings: cells(settings)[index::count]  # type: ignore[method-assign]
+def shard_cells(cells: list, index: int, count: int) -> list:
+    """Every ``count``-th cell from ``index`` (the cells of ``--shard index/count``)."""
+    return list(cells)[index::count]
 
 
-@contextlib.contextmanager
-def _plain_argv() -> Iterator[None]:
-    """Cells run LightningCLI in-process with explicit args: hide ``repro ...`` from it."""
-    saved = sys.argv
-    sys.argv = saved[:1]
-    try:
-        yield
-    finally:
-        sys.argv = saved
+def resolve_launcher(args: argparse.Namespace) -> tuple[str | None, int]:
+    """``(launcher, workers)``: None for this process, ``"local"`` or ``"slurm"``."""
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    slurm_given = args.slurm_config is not None or any(
+        getattr(args, f"slurm_{key}") is not None for key in SLURM_OPTIONS
+    )
+    launcher = args.launcher
+    if launcher is None and args.jobs is not None and args.jobs > 1:
+        launcher = "local"
+    if launcher == "slurm":
+        if args.jobs is not None:
+            raise ConfigError(
+                "--jobs is for the local launcher: with --launcher slurm use "
+                "--slurm.array_parallelism to bound the tasks that run at once"
+            )
+        if args.shard is not None:
+            raise ConfigError(
+                "--shard and --launcher slurm do not combine: the array runs every pending cell"
+            )
+        return launcher, 0
+    if slurm_given:
+        raise ConfigError("--slurm.* options need --launcher slurm")
+    if launcher == "local":
+        return launcher, args.jobs if args.jobs is not None else _default_workers()
+    return None, 1
+
+
+def _default_workers() -> int:
+    from benign.repro.launch.local import visible_gpus
+
+    return max(1, len(visible_gpus()))
 
 
 def main(argv: list[str]) -> int:
@@ -139,13 +226,11 @@ def main(argv: list[str]) -> int:
         )
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.shard is not None:
-        shard(experiment, *parse_shard(args.shard))
+    launcher, workers = resolve_launcher(args)
+    shard = parse_shard(args.shard) if args.shard is not None else None
     threads = args.threads if args.threads is not None else (1 if args.quick else None)
-    if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
     settings = ReproSettings(
         dataset=args.dataset,
         seeds=args.seeds,
@@ -154,27 +239,43 @@ def main(argv: list[str]) -> int:
         config=args.config,
         overrides=tuple(args.overrides),
     )
-    if args.jobs > 1:
-        if args.shard is not None:
-            raise ConfigError(
-                "--jobs and --shard do not combine: --jobs N runs shards 0..N-1 itself"
-            )
-        children = start_shards(
-            shard_argv(args, settings.out), args.jobs, os.path.join(settings.out, "logs")
+    progress = not args.no_progress
+    if launcher == "slurm":
+        from benign.repro.launch.slurm import SlurmOptions, launch
+
+        options = SlurmOptions.parse(
+            args.slurm_config, {key: getattr(args, f"slurm_{key}") for key in SLURM_OPTIONS}
         )
-        shard(experiment, 0, args.jobs)
-        try:
-            with _plain_argv():
-                run_experiment(experiment, settings, progress=not args.no_progress)
-        except BaseException:
-            wait_shards(children, stop=True)
-            raise
-        wait_shards(children)
-        experiment = get_experiment(args.experiment)  # the whole grid, every cell stored now
-    elif args.jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
-    with _plain_argv():
-        run_experiment(experiment, settings, progress=not args.no_progress)
+        if threads is None and options.cpus_per_task is not None:
+            threads = options.cpus_per_task
+        if not launch(args.experiment, settings, options, args.wait, threads, progress):
+            return 0
+        return _print_outputs(settings)
+    cells = grid(experiment, settings)
+    todo = shard_cells(cells, *shard) if shard is not None else cells
+    if launcher == "local":
+        from benign.repro.launch.local import run_local
+
+        with plain_argv():
+            run_local(
+                args.experiment, settings, pending(todo, settings), workers, threads, progress
+            )
+    else:
+        set_threads(threads)
+        with plain_argv(), stopped_as_exit_status():
+            run_cells(experiment, todo, settings, progress=progress)
+    if shard is not None:
+        left = len(pending(cells, settings))
+        print(
+            f"benign repro: shard {args.shard}: {len(todo)} cells stored in {settings.cells_dir}; "
+            f"{left} of the grid's {len(cells)} still to run; run without --shard to gather"
+        )
+        return 0
+    gather(experiment, settings, cells)
+    return _print_outputs(settings)
+
+
+def _print_outputs(settings: ReproSettings) -> int:
     for name in ("results.csv", "figure.png", "summary.md"):
         print(f"benign repro: {name:<12} {os.path.join(settings.out, name)}")
     return 0

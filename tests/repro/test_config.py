@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from benign.errors import ConfigError
-from benign.repro.cli import parse_shard, shard
+from benign.repro.cli import parse_shard, shard_cells
 from benign.repro.config import ReproSettings, apply_overrides, experiment_settings
 from benign.repro.experiments.fit import as_args
 from benign.repro.registry import EXPERIMENTS, get_experiment
@@ -151,11 +151,8 @@ def test_missing_real_data_fails_with_the_data_modules_line(capsys, monkeypatch)
 def test_shards_partition_the_grid_and_cells_use_one_device():
     settings = ReproSettings(quick=True, seeds=2, out="o")
     names = [c.name for c in get_experiment("label-noise").cells(settings)]
-    parts = []
-    for index in range(3):
-        experiment = get_experiment("label-noise")
-        shard(experiment, *parse_shard(f"{index}/3"))
-        parts.append([c.name for c in experiment.cells(settings)])
+    cells = get_experiment("label-noise").cells(settings)
+    parts = [[c.name for c in shard_cells(cells, *parse_shard(f"{i}/3"))] for i in range(3)]
     assert sorted(sum(parts, [])) == sorted(names) and parts[1] == names[1::3]
     cell = get_experiment("label-noise").cells(settings)[0]
     assert cell.args[cell.args.index("--trainer.devices") + 1] == "1"

@@ -108,23 +108,3 @@ def test_mislabelled_scores_rankings_against_the_planted_flips(tiny_results):
     check_png(os.path.join(out, "candidates.png"))
     check_png(os.path.join(out, "figure.png"))
     assert "![candidates](candidates.png)" in open(os.path.join(out, "summary.md")).read()
-
-
-def test_jobs_split_the_grid_over_processes_with_the_same_results(
-    tiny_results, monkeypatch, tmp_path
-):
-    out = str(tmp_path / "jobs")
-    tiny_repro("label-noise", out, monkeypatch, "--jobs", "2", "--set", "compare.noise_types=[]")
-    results = pd.read_csv(os.path.join(out, "results.csv"))
-    assert os.path.isfile(os.path.join(out, "logs", "shard-1.log"))  # the second process ran
-    assert sorted(os.listdir(os.path.join(out, "cells"))) == [
-        "erm-symmetric-noise0-seed0.csv",
-        "erm-symmetric-noise0.4-seed0.csv",
-    ]
-    # Cells are seeded runs: a shard process gives the numbers one process gives.
-    single = pd.read_csv(os.path.join(tiny_results("label-noise"), "results.csv"))
-    single = single[single["noise_type"] == "symmetric"]
-    keys = ["noise_rate", "metric", "eps"]
-    merged = results.merge(single, on=keys, suffixes=("", "_single"), how="outer")
-    assert len(merged) == len(results) == len(single)
-    assert np.allclose(merged["value"], merged["value_single"], atol=1e-6)
