@@ -19,7 +19,7 @@ from submitit.slurm.slurm import _make_sbatch_string
 import benign.cli
 from benign.errors import ConfigError
 from benign.repro.base import Cell, Experiment, Settings, gather, record_run_args, run_experiment
-from benign.repro.launch.local import run_local, worker_threads
+from benign.repro.launch.local import run_local, visible_gpus, worker_gpu, worker_threads
 from benign.repro.launch.slurm import SlurmOptions, parse_mem, parse_time
 from benign.repro.registry import EXPERIMENTS
 from benign.repro.results import make_row
@@ -89,6 +89,20 @@ def test_a_failing_cell_is_raised_and_the_others_stay_stored(tmp_path):
         run_local(f"{__name__}:Failing", settings, cells, workers=2, progress=False)
     stored = sorted(os.listdir(settings.cells_dir))
     assert "quick1.csv" not in stored and "slow.csv" in stored  # the running cell finished
+
+
+def test_each_worker_sees_one_of_several_gpus(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    gpus = visible_gpus()
+    assert gpus == ["4", "6"]  # the devices this process was given, not 0 and 1
+    assert [worker_gpu(i, gpus) for i in range(3)] == ["4", "6", "4"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert visible_gpus() == ["0", "1"]
+    assert worker_gpu(5, ["0"]) is None  # one GPU: every worker shares it
 
 
 def test_workers_share_the_cores_unless_threads_are_given():

@@ -48,13 +48,20 @@ def worker_threads(threads: int | None, workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
+def worker_gpu(index: int, gpus: Sequence[str]) -> str | None:
+    """The ``CUDA_VISIBLE_DEVICES`` of worker ``index``: one of several GPUs, round robin
+    (None with one GPU or none: the worker sees what this process sees)."""
+    return gpus[index % len(gpus)] if len(gpus) > 1 else None
+
+
 def _init_worker(counter: Any, gpus: Sequence[str], threads: int, log_dir: str) -> None:
     """Runs once in every worker: its number, GPU, threads and log file."""
     with counter.get_lock():
         index = counter.value
         counter.value += 1
-    if len(gpus) > 1:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+    gpu = worker_gpu(index, gpus)
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     os.makedirs(log_dir, exist_ok=True)
     log = os.open(
         os.path.join(log_dir, f"worker-{index}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND
