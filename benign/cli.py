@@ -39,6 +39,7 @@ from benign.loggers import WANDB_MODES, build_loggers
 from benign.methods import BenignModule
 from benign.run_dir import RunLocation, default_run_name, new_run_name, run_dir_of_checkpoint
 from benign.run_start import FitStart, start_fit
+from benign.slurm import requeue_if_requested
 
 DEFAULT_SAVE_DIR = "runs"
 #: Exit status of a run stopped by SIGTERM/SIGUSR1 after saving its checkpoint (128 + SIGTERM).
@@ -320,11 +321,20 @@ def main(argv: list[str] | None = None) -> None:
         BenignCLI()
     except SIGTERMException:
         # Preempted (SIGTERM/SIGUSR1): the state is in last.ckpt, but the run did not finish.
+        _close_wandb()
+        requeue_if_requested()  # SIGUSR1 under SLURM: the job comes back and resumes its run
         raise SystemExit(PREEMPTED_STATUS) from None
     except Exception as error:
         if debug or not is_user_error(error):
             raise
         exit_with_user_error(error)
+
+
+def _close_wandb() -> None:
+    """Finish the wandb run now (it would at exit), before SLURM stops a requeued job."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=PREEMPTED_STATUS)
 
 
 class _CurrentStderrHandler(logging.StreamHandler):

@@ -56,3 +56,22 @@ def requeue_this_job(is_global_zero: bool | None = None) -> bool:
         )
         return False
     return True
+
+
+_requeue_requested = False
+
+
+def request_requeue() -> None:
+    """Ask for this job to be requeued once the run has saved and closed its logs (see
+    :func:`requeue_if_requested`): requeueing a running job makes SLURM stop it."""
+    global _requeue_requested
+    _requeue_requested = job_key() is not None
+
+
+def requeue_if_requested() -> bool:
+    """Requeue this job if :func:`request_requeue` asked for it (rank zero only)."""
+    global _requeue_requested
+    if not _requeue_requested:
+        return False
+    _requeue_requested = False
+    return requeue_this_job()

@@ -12,7 +12,7 @@ as it found it (modes, ``requires_grad``, ``.grad``, BatchNorm statistics). See
 - :class:`AutoAttack`: Croce & Hein 2020 via torchattacks (``pip install 'benign[autoattack]'``).
 """
 
-from benign.attacks._projection import clamp_to_box, project
+from benign.attacks._projection import clamp_to_box, per_example_randomness, project
 from benign.attacks.autoattack import AutoAttack
 from benign.attacks.base import Attack, attack_mode
 from benign.attacks.fgsm import FGSM
@@ -27,5 +27,6 @@ __all__ = [
     "TRADESAttack",
     "attack_mode",
     "clamp_to_box",
+    "per_example_randomness",
     "project",
 ]

@@ -6,6 +6,10 @@ and keep the input's dtype and memory format (e.g. ``channels_last``).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
@@ -64,21 +68,70 @@ def feasible(x: Tensor, x_adv: Tensor, eps: float, norm: str) -> Tensor:
     return clamp_to_box(x + project(x_adv - x, eps, norm))
 
 
+#: Per-example seeds of the random starts drawn inside :func:`per_example_randomness`, and how
+#: many draws were made in it so far (each restart draws anew).
+_EXAMPLE_SEEDS: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "benign_example_seeds", default=None
+)
+
+
+@contextlib.contextmanager
+def per_example_randomness(seeds: Tensor) -> Iterator[None]:
+    """Draw the random starts of example ``j`` of the next batches from its own generator,
+    seeded with ``seeds[j]`` (and the draw's number), instead of torch's global generator.
+
+    An evaluation that passes each point's index (plus a base seed) then attacks every point
+    with the same random starts whatever the batch it is in: the same robust accuracy from 1 or
+    N DDP ranks, any batch size.
+    """
+    token = _EXAMPLE_SEEDS.set([seeds.detach().cpu().long().tolist(), 0])
+    try:
+        yield
+    finally:
+        _EXAMPLE_SEEDS.reset(token)
+
+
+def _example_noise(x: Tensor, kind: str) -> Tensor | None:
+    """Inside :func:`per_example_randomness`: ``uniform`` [0, 1) or ``normal`` noise shaped like
+    ``x``, example ``j`` from its own generator; else ``None`` (use the global generator)."""
+    context = _EXAMPLE_SEEDS.get()
+    if context is None or len(context[0]) != x.shape[0]:
+        return None
+    seeds, calls = context
+    context[1] += 1
+    sample = torch.rand if kind == "uniform" else torch.randn
+    generator = torch.Generator()
+    rows = []
+    for seed in seeds:
+        generator.manual_seed((int(seed) * 1_000_003 + calls) % 2**63)
+        rows.append(sample(x.shape[1:], generator=generator, dtype=torch.float32))
+    return torch.stack(rows).to(device=x.device, dtype=x.dtype)
+
+
 def random_in_ball(x: Tensor, eps: float, norm: str) -> Tensor:
     """A perturbation drawn uniformly from the ``norm`` ball of radius ``eps``, shaped like ``x``.
 
     linf: independent uniform coordinates in ``[-eps, eps]`` (Madry et al. 2018). l2: a Gaussian
     direction scaled by ``eps * U ** (1 / d)`` with ``d`` the input dimension, which is uniform in
-    the volume of the ball.
+    the volume of the ball. Drawn from torch's global generator, or per example inside
+    :func:`per_example_randomness`.
     """
     if norm == "linf":
-        return torch.empty_like(x).uniform_(-eps, eps)
+        uniform = _example_noise(x, "uniform")
+        if uniform is None:
+            return torch.empty_like(x).uniform_(-eps, eps)
+        return (2 * uniform - 1) * eps
     if norm == "l2":
-        direction = torch.randn_like(x)
+        direction = _example_noise(x, "normal")
+        direction = torch.randn_like(x) if direction is None else direction
         direction = direction / l2_norm(direction).clamp_min(_TINY)
         d = x[0].numel()
-        radius = torch.rand(_per_example_shape(x), device=x.device, dtype=x.dtype) ** (1.0 / d)
-        return direction * (eps * radius)
+        uniform = _example_noise(x, "uniform")
+        if uniform is None:
+            radius = torch.rand(_per_example_shape(x), device=x.device, dtype=x.dtype)
+        else:
+            radius = uniform.flatten(1)[:, 0].view(_per_example_shape(x))
+        return direction * (eps * radius ** (1.0 / d))
     raise ValueError(f"unknown norm {norm!r}; expected 'linf' or 'l2'")
 
 

@@ -30,7 +30,7 @@ from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from benign.slurm import requeue_this_job
+from benign.slurm import job_key, request_requeue, requeue_this_job
 
 log = logging.getLogger("benign.callbacks")
 
@@ -247,11 +247,11 @@ class PreemptionCheckpoint(Checkpoint):
             name = name or signal.Signals(signum).name
             if isinstance(exception, KeyboardInterrupt):
                 name = "Ctrl-C"
-            requeued = signum == getattr(signal, "SIGUSR1", None) and requeue_this_job(
-                trainer.is_global_zero
-            )
+            requeue = signum == getattr(signal, "SIGUSR1", None) and job_key() is not None
+            if requeue:
+                request_requeue()  # once the logs are closed: SLURM stops a job it requeues
             if trainer.is_global_zero:
-                then = "requeued the SLURM job" if requeued else "resume with --ckpt_path last"
+                then = "requeuing the SLURM job" if requeue else "resume with --ckpt_path last"
                 log.warning(
                     f"stopped by {name} in epoch {trainer.current_epoch} at step "
                     f"{trainer.global_step}: saved {self.ckpt_path}; {then}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import warnings
 
 import lightning as L
@@ -11,12 +12,16 @@ import torch
 from jsonargparse import lazy_instance
 from torch import Tensor, nn
 
-from benign.attacks import PGD, Attack
+from benign.attacks import PGD, Attack, per_example_randomness
 from benign.callbacks import sanity
 from benign.callbacks.coarse import CoarseLogits
+from benign.callbacks.fault_tolerance import epoch_seed
 from benign.data.loaders import eval_indices, eval_loader
 from benign.distributed import log_synced
 from benign.errors import ConfigError
+
+#: Stream of :func:`epoch_seed` that seeds every robustness evaluation (not an epoch number).
+EVAL_STREAM = 2**31 - 1
 
 
 def eps_key(eps: float) -> str:
@@ -121,6 +126,17 @@ class RobustnessEval(L.Callback):
 
     # -- evaluation ------------------------------------------------------------------------
     def _run(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # The attacks' random starts come from a generator seeded for this evaluation alone: the
+        # numbers are a function of the weights and the data (``benign test`` of a checkpoint
+        # equals the test after fit, whatever the strategy reseeded), and the training stream is
+        # left where it was.
+        device = next(pl_module.parameters()).device
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(epoch_seed(int(os.environ.get("PL_GLOBAL_SEED", 0)), EVAL_STREAM))
+            self._evaluate(trainer, pl_module, stage)
+
+    def _evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         datamodule = trainer.datamodule
         dataset = datamodule.val_dataset if stage == "val" else datamodule.test_dataset
         loader = eval_loader(
@@ -181,9 +197,11 @@ class RobustnessEval(L.Callback):
             coarse_map = coarse_map.to(device)
             coarse_model = CoarseLogits(model, coarse_map)
         totals: Tensor | None = None
-        for x, y, _ in loader:
+        base = epoch_seed(int(os.environ.get("PL_GLOBAL_SEED", 0)), EVAL_STREAM)
+        for x, y, index in loader:
             x, y = x.to(device), y.to(device)
-            with context():
+            # each point's random starts depend on the point, not on its batch or rank
+            with context(), per_example_randomness(index + base):
                 if audit is not None:
                     audit.update(model, x, y)
                 row = [torch.tensor(y.numel(), device=device)]

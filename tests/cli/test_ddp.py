@@ -29,12 +29,12 @@ def ddp_configs(repo_root: str, tmp_path, dump_dir: str) -> tuple[str, str]:
     callbacks = config["trainer"]["callbacks"]
     for callback in callbacks:
         if callback["class_path"].endswith("RobustnessEval"):
-            callback["init_args"]["attack"]["init_args"].update(random_start=False, steps=10)
+            callback["init_args"]["attack"]["init_args"].update(steps=10)  # random starts kept
             callback["init_args"]["eps"] = [0.0, 0.05, 0.1]
     callbacks.append(
         {"class_path": "tests.cli.rank_dump.RankDump", "init_args": {"dirpath": dump_dir}}
     )
-    config["trainer"].update(max_epochs=2, enable_progress_bar=False, enable_model_summary=False)
+    config["trainer"].update(max_epochs=2)  # progress bar and model summary as users have them
     evaluation = copy.deepcopy(config)
     for callback in evaluation["trainer"]["callbacks"]:
         if callback["class_path"].endswith("Memorization"):
@@ -161,3 +161,28 @@ def test_ddp_two_processes(repo_root, tmp_path, monkeypatch):
         scores[devices] = {k: float(v) for k, v in rows.iloc[-1].items() if k.startswith("test/")}
     assert "test/robust_acc@0.1" in scores["1"] and not np.isnan(list(scores["2"].values())).any()
     assert_close(scores["2"], scores["1"])
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3])
+def test_ddp_fit_as_users_run_it_completes_and_tests_like_one_process(repo_root, tmp_path, epochs):
+    """The README's command, defaults on (progress bar, memorisation and validation at the last
+    epoch, the test after fit): it used to hang at the first epoch end."""
+    config = os.path.join(repo_root, "configs", "digits", "erm.yaml")
+    fit = run_benign_subprocess(
+        ["fit", "--config", config, "--data.noise_rate", "0.2", "--trainer.accelerator", "cpu",
+         "--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.max_epochs", str(epochs)],
+        cwd=str(tmp_path), timeout=300,
+    )  # fmt: skip
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    assert f"Epoch {epochs - 1}: 100%" in fit.stdout + fit.stderr  # the progress bar ran to the end
+    run = tmp_path / "runs" / RUN
+    during_fit = last_values(str(run / "metrics.csv"), ("test/",))
+    assert {"test/acc", "test/robust_acc@0.1"} <= set(during_fit)
+    assert "train/acc_noisy" in pd.read_csv(run / "metrics.csv").columns
+
+    one = run_benign_subprocess(
+        ["test", "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.devices", "1"],
+        cwd=str(tmp_path),
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert_close(during_fit, last_values(str(run / "test" / "metrics.csv"), ("test/",)))
