@@ -23,6 +23,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from benign import quiet
 from benign.callbacks import NoiseManifest, WandbRunArtifacts
 from benign.callbacks.fault_tolerance import EpochSeed, PreemptionCheckpoint
 from benign.cli_errors import (
@@ -46,6 +47,7 @@ DEFAULT_SAVE_DIR = "runs"
 PREEMPTED_STATUS = 143
 #: Commands beside LightningCLI's subcommands: name -> module with ``main(argv) -> int``.
 EXTRA_COMMANDS = {"repro": "benign.repro.cli", "bench": "benign.bench.cli"}
+quiet.install()
 CHOICES.update(data=", ".join(DATASETS), model="ERM, AdversarialTraining, TRADES")
 
 

@@ -8,8 +8,11 @@ converted to float in [0, 1] a batch at a time. The DataLoader's fetcher calls
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -28,8 +31,11 @@ def to_float(images: Tensor) -> Tensor:
 class RandomCropFlip:
     """Batched random crop with zero padding plus horizontal flip (the standard CIFAR recipe).
 
-    Each image of the batch gets its own random offsets and flip, drawn from torch's global
-    RNG (Lightning seeds it per worker). Works on ``[B, C, H, W]`` tensors of any dtype.
+    Each image of the batch gets its own random offsets and flip, drawn from ``generator``:
+    :class:`IndexedTensorDataset` passes one seeded from the run's seed and the batch's indices,
+    so a batch is augmented the same way whichever process (main or worker) makes it and however
+    often it is made (a run resumed mid-epoch re-makes the batch it had prefetched). Without a
+    generator, torch's global one is used. Works on ``[B, C, H, W]`` tensors of any dtype.
 
     Args:
         padding: zero padding on each side before cropping back to ``H x W`` (CIFAR: 4).
@@ -40,23 +46,35 @@ class RandomCropFlip:
         self.padding = padding
         self.flip = flip
 
-    def __call__(self, images: Tensor) -> Tensor:
+    #: :class:`IndexedTensorDataset` passes a per-batch ``generator``.
+    takes_generator = True
+
+    def __call__(self, images: Tensor, generator: torch.Generator | None = None) -> Tensor:
         batch, _, height, width = images.shape
         if self.padding > 0:
             pad = self.padding
             padded = F.pad(images, (pad, pad, pad, pad)).permute(0, 2, 3, 1)
-            top = torch.randint(0, 2 * pad + 1, (batch,))
-            left = torch.randint(0, 2 * pad + 1, (batch,))
+            top = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
+            left = torch.randint(0, 2 * pad + 1, (batch,), generator=generator)
             rows = (top[:, None] + torch.arange(height))[:, :, None]
             cols = (left[:, None] + torch.arange(width))[:, None, :]
             images = padded[torch.arange(batch)[:, None, None], rows, cols].permute(0, 3, 1, 2)
         if self.flip:
-            flip = torch.rand(batch) < 0.5
+            flip = torch.rand(batch, generator=generator) < 0.5
             images = torch.where(flip[:, None, None, None], images.flip(3), images)
         return images.contiguous()
 
     def __repr__(self) -> str:
         return f"RandomCropFlip(padding={self.padding}, flip={self.flip})"
+
+
+def batch_generator(index: Tensor) -> torch.Generator:
+    """A generator seeded from the run's seed (``PL_GLOBAL_SEED``) and a batch's indices, in
+    order: the augmentation of a batch is a function of the batch (a new epoch's permutation
+    makes new batches, hence new draws)."""
+    digest = hashlib.blake2b(index.numpy().astype(np.int64).tobytes(), digest_size=8)
+    digest.update(os.environ.get("PL_GLOBAL_SEED", "0").encode())
+    return torch.Generator().manual_seed(int.from_bytes(digest.digest(), "little") % 2**63)
 
 
 class IndexedTensorDataset(Dataset):
@@ -92,7 +110,10 @@ class IndexedTensorDataset(Dataset):
         index = torch.as_tensor(indices, dtype=torch.long).reshape(-1)
         images = self.images[index]
         if self.augment is not None:
-            images = self.augment(images)
+            if getattr(self.augment, "takes_generator", False):
+                images = self.augment(images, generator=batch_generator(index))
+            else:
+                images = self.augment(images)
         return to_float(images), self.targets[index], index
 
     def __getitem__(self, index: int) -> Batch:

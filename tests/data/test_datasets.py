@@ -121,3 +121,22 @@ def test_val_test_predict_loaders_cover_each_point_once() -> None:
     ):
         indices = torch.cat([index for _, _, index in loader])
         assert indices.tolist() == list(range(len(dataset)))
+
+
+def test_augmentation_is_a_function_of_the_batch_and_the_seed(monkeypatch):
+    """A batch made twice (a resumed run re-makes the batch it had prefetched, a worker makes it
+    in another process) is augmented the same way; other batches or seeds, differently."""
+    import torch
+
+    from benign.data.datasets import IndexedTensorDataset, RandomCropFlip
+
+    images = torch.randint(0, 255, (16, 3, 8, 8), dtype=torch.uint8)
+    data = IndexedTensorDataset(images, torch.zeros(16), RandomCropFlip(padding=2))
+    monkeypatch.setenv("PL_GLOBAL_SEED", "3")
+    first = data.__getitems__([5, 2, 9, 0])[0]
+    torch.rand(100)  # the global stream moved on: no effect
+    assert torch.equal(data.__getitems__([5, 2, 9, 0])[0], first)
+    reordered = data.__getitems__([2, 5, 9, 0])[0]
+    assert not torch.equal(reordered, first[[1, 0, 2, 3]])  # another batch, other draws
+    monkeypatch.setenv("PL_GLOBAL_SEED", "4")
+    assert not torch.equal(data.__getitems__([5, 2, 9, 0])[0], first)
