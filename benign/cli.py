@@ -39,7 +39,7 @@ from benign.data import DATASETS, BenignDataModule
 from benign.loggers import WANDB_MODES, build_loggers
 from benign.methods import BenignModule
 from benign.run_dir import RunLocation, default_run_name, new_run_name, run_dir_of_checkpoint
-from benign.run_start import FitStart, start_fit
+from benign.run_start import FitStart, mark_finished, start_fit
 from benign.slurm import requeue_if_requested
 
 DEFAULT_SAVE_DIR = "runs"
@@ -188,6 +188,8 @@ class BenignCLI(LightningCLI):
         )
         if stopped:  # a stop signal arrived after the last batch: exit as a preempted run
             raise SIGTERMException
+        if self.trainer.is_global_zero and self.run_location and not self.trainer.interrupted:
+            mark_finished(self.run_location.path)
         if self._get(self.config, "test_after_fit") and not self.trainer.interrupted:
             self.trainer.test(self.model, datamodule=self.datamodule, verbose=True)
 

@@ -127,23 +127,31 @@ def write_record(run_dir: str, record: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def new_record(name: str, slurm_job: str | None) -> dict[str, Any]:
-    """The identity of a new run: its name, its SLURM job (if any) and its wandb run id."""
+def new_record(name: str, slurm_job: str | None, requested: str | None = None) -> dict[str, Any]:
+    """The identity of a new run: its name (and the name asked for, before any ``-v<N>``), its
+    SLURM job (if any) and its wandb run id."""
     return {
         "name": name,
+        "requested_name": requested or name,
         "slurm_job": slurm_job,
         "wandb_id": uuid.uuid4().hex[:12],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
 
-def run_of_job(save_dir: str, slurm_job: str) -> str | None:
-    """The run directory under ``save_dir`` that SLURM job ``slurm_job`` created, if any: where
-    the job continues when SLURM requeues it."""
+def run_of_job(save_dir: str, slurm_job: str, requested: str) -> str | None:
+    """The unfinished run named ``requested`` that SLURM job ``slurm_job`` created under
+    ``save_dir``, if any: where the job continues when SLURM requeues it. (A job that runs
+    several fits, e.g. the cells of a grid, continues each under its own name.)"""
     if not os.path.isdir(save_dir):
         return None
     for entry in sorted(os.listdir(save_dir)):
         path = os.path.join(save_dir, entry)
-        if os.path.isdir(path) and read_record(path).get("slurm_job") == slurm_job:
+        record = read_record(path) if os.path.isdir(path) else {}
+        if (
+            record.get("slurm_job") == slurm_job
+            and record.get("requested_name", entry) == requested
+            and not record.get("finished")
+        ):
             return entry
     return None

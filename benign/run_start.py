@@ -72,7 +72,7 @@ def start_fit(save_dir: str, base_name: str, ckpt_path: str | None) -> FitStart:
 
 def _decide(save_dir: str, base_name: str, ckpt_path: str | None) -> FitStart:
     job = job_key()
-    requeued = run_of_job(save_dir, job) if job else None
+    requeued = run_of_job(save_dir, job, base_name) if job else None
     if requeued is not None:
         run_dir = os.path.join(save_dir, requeued)
         resume = last_checkpoint(run_dir)
@@ -100,7 +100,7 @@ def _decide(save_dir: str, base_name: str, ckpt_path: str | None) -> FitStart:
     if run_dir is not None:
         return _resume(os.path.dirname(run_dir), os.path.basename(run_dir), ckpt_path)
     name = claim_run_dir(save_dir, base_name)
-    record = new_record(name, job)
+    record = new_record(name, job, base_name)
     write_record(os.path.join(save_dir, name), record)
     return FitStart(RunLocation(save_dir, name), ckpt_path, record, resumed=False, created=True)
 
@@ -164,3 +164,10 @@ def _follow_rank_zero(save_dir: str) -> FitStart:
     run_dir = run_dir.rstrip(os.sep)
     location = RunLocation(os.path.dirname(run_dir), os.path.basename(run_dir))
     return FitStart(location, ckpt_path, read_record(run_dir), resumed=ckpt_path is not None)
+
+
+def mark_finished(run_dir: str) -> None:
+    """Record that the run's fit ended (a later fit of the same SLURM job starts a new run)."""
+    record = read_record(run_dir)
+    if record and not record.get("finished"):
+        write_record(run_dir, {**record, "finished": True})

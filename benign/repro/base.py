@@ -91,6 +91,14 @@ class Experiment(abc.ABC):
             shutil.rmtree(run_dir, ignore_errors=True)
             record_run_args(run_dir, cell.args)
         cli = BenignCLI(args=fit_args(cell, settings, resume))
+        location = getattr(cli, "run_location", None)
+        if location is not None and os.path.abspath(location.path) != os.path.abspath(run_dir):
+            # Never store another run's rows as this cell's (e.g. a fit that took the directory
+            # of an earlier cell of the same SLURM job for its own).
+            raise RuntimeError(
+                f"cell {cell.name}: benign fit ran in {location.path}, not in its run directory "
+                f"{run_dir}; its rows are not stored"
+            )
         return self.collect(cell, settings, cli, run_dir)
 
     def collect(

@@ -109,11 +109,12 @@ def test_a_preempted_cell_is_requeued_and_the_array_gives_the_local_rows(slurm, 
     )
     for name in ("figure.png", "summary.md"):
         assert (out / name).stat().st_size > 0
-    # The task was requeued (its first attempt stopped with the fit's 143) and ran again.
+    # The task was requeued (its first attempt stopped before it finished) and ran again. Who
+    # requeued it, benign fit or the task's fallback ("stopped, requeued"), is not asserted.
     log = (out / "slurm" / f"{task}_0_log.out").read_text()
-    assert f"cell {PREEMPTED}: task {task}, restart 0" in log, log
-    assert f"cell {PREEMPTED}: task {task}, restart 1" in log, log
-    assert "Exited with exit code 143" in (out / "slurm" / f"{task}_0_log.err").read_text()
+    first, _, second = log.partition(f"cell {PREEMPTED}: task {task}, restart 1")
+    assert f"cell {PREEMPTED}: task {task}, restart 0" in first and second, log
+    assert "Job completed successfully" not in first and "Job completed successfully" in second
     try:
         restarts = slurm.info(task).get("Restarts")
     except RuntimeError:  # SLURM forgot the job already (MinJobAge)

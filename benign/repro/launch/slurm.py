@@ -247,8 +247,9 @@ class CellTask(Checkpointable):
         job_id = submitit.JobEnvironment().job_id
         restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
         print(f"benign repro: cell {cell.name}: task {job_id}, restart {restarts}", flush=True)
-        if threads is None and os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():
-            threads = int(os.environ["SLURM_CPUS_PER_TASK"])
+        if threads is None:  # the task's CPUs, not all of the node's
+            cpus = os.environ.get("SLURM_CPUS_PER_TASK") or os.environ.get("SLURM_CPUS_ON_NODE")
+            threads = int(cpus) if cpus and cpus.isdigit() else None
         try:
             return len(run_cell(experiment, settings, cell, threads))
         except SystemExit as stop:
@@ -398,13 +399,22 @@ def wait(
         total=len(names), desc=f"array {submission.array_job_id}", unit="cell", disable=not progress
     )
     try:
-        confirmed = False
+        confirmed, failures = False, 0
         while True:
             stored = sum(
                 os.path.isfile(os.path.join(settings.cells_dir, f"{n}.csv")) for n in names
             )
             bar.update(stored - bar.n)
-            if not active(submission.array_job_id):
+            try:
+                running = active(submission.array_job_id)
+                failures = 0
+            except (SlurmError, subprocess.TimeoutExpired):
+                failures += 1  # slurmctld busy or restarting: ask again, a few times
+                if failures > 10:
+                    raise
+                time.sleep(max_poll_s)
+                continue
+            if not running:
                 if confirmed:  # twice in a row: no requeue was under way in between
                     return
                 confirmed = True
