@@ -199,6 +199,9 @@ class BenignCLI(LightningCLI):
         subcommand_config = self.config.get(str(self.subcommand), self.config)
         ckpt_path = subcommand_config.get("ckpt_path")
         base_name = self._get(self.config, "run_name") or self._default_name()
+        if self.subcommand == "fit" and trainer_config.get("fast_dev_run"):
+            # A smoke test of the whole loop: Lightning logs and checkpoints nothing; no run is made.
+            return RunLocation(save_dir, base_name)
         if self.subcommand == "fit":
             start = self.fit_start = start_fit(save_dir, base_name, ckpt_path)
             if start.created:

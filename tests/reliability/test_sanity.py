@@ -111,7 +111,9 @@ def test_a_masked_gradient_is_flagged(masked):
 def test_strict_fails_the_evaluation(digits):
     with pytest.raises(
         SanityCheckError,
-        match=r"checks: masking: .*; gradients: .*\(set strict: false to only warn\)$",
+        # masking and gradients must fail; monotone/below_clean may too (random starts alone can
+        # move a few points of this barely trained model either way)
+        match=r"sanity checks: (.*; )?masking: .*; gradients: .*\(set strict: false to only warn\)$",
     ):
         audit(trained(MaskedMLP(10), digits, steps=50), digits, strict=True, sanity_samples=0)
 
