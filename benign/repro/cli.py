@@ -18,38 +18,13 @@ import os
 from typing import NoReturn
 
 from benign.errors import ConfigError
-from benign.repro.base import gather, grid, pending, run_cells
-from benign.repro.config import ReproSettings
+from benign.repro.base import Experiment
+from benign.repro.config import Settings
 from benign.repro.launch import LAUNCHERS
 from benign.repro.launch.cell import plain_argv, set_threads, stopped_as_exit_status
+from benign.repro.launch.slurm_options import OPTION_HELP
 from benign.repro.registry import EXPERIMENTS, get_experiment
-
-#: ``--slurm.<key>`` options and their help (``benign.repro.launch.slurm.SlurmOptions``).
-SLURM_OPTIONS = {
-    "partition": "partition of the array tasks (default: the cluster's)",
-    "gpus_per_task": "GPUs of each task, i.e. of each cell (default: none)",
-    "cpus_per_task": "CPUs of each task, also its torch threads unless --threads (default: the cluster's)",
-    "mem": "memory of each task, e.g. 8G (default: the cluster's)",
-    "time": "time limit of each task, minutes or [D-]HH:MM:SS (default: 60); a cell that needs "
-    "longer is checkpointed, requeued and resumed",
-    "array_parallelism": "at most this many tasks at once (default: all)",
-    "account": "account to charge",
-    "qos": "quality of service",
-    "signal_delay_s": "SIGUSR1 this many seconds before the time limit: the cell checkpoints "
-    "and its task is requeued (default: 90)",
-}
-
-_METAVARS = {
-    "partition": "P",
-    "gpus_per_task": "N",
-    "cpus_per_task": "N",
-    "mem": "MEM",
-    "time": "T",
-    "array_parallelism": "K",
-    "account": "A",
-    "qos": "Q",
-    "signal_delay_s": "S",
-}
+from benign.repro.runner import gather, grid, pending, run_cells
 
 LAUNCHER_HELP = """\
 launchers:
@@ -79,12 +54,32 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``benign repro`` parser: the grid, where its cells run, the SLURM options."""
     parser = _Parser(
         prog="benign repro",
         description="Run a paper experiment: results.csv, figure.png and summary.md in --out.",
         epilog=LAUNCHER_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_grid_arguments(parser)
+    _add_launcher_arguments(parser)
+    slurm = parser.add_argument_group("SLURM options (--launcher slurm)")
+    slurm.add_argument(
+        "--slurm.config",
+        dest="slurm_config",
+        default=None,
+        metavar="FILE",
+        help="YAML with the --slurm.* keys below (the command line wins)",
+    )
+    for key, (metavar, text) in OPTION_HELP.items():
+        slurm.add_argument(
+            f"--slurm.{key}", dest=f"slurm_{key}", default=None, metavar=metavar, help=text
+        )
+    return parser
+
+
+def _add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to run: the experiment, its dataset, seeds, mode, settings and output folder."""
     parser.add_argument("experiment", help=f"one of {', '.join(EXPERIMENTS)}")
     parser.add_argument("--dataset", default="digits", help="dataset of the grid (default: digits)")
     parser.add_argument(
@@ -111,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="edit the experiment settings, e.g. --set noise_rates=[0,0.4] (repeatable)",
     )
+
+
+def _add_launcher_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how the cells run: threads, launcher, workers, shard, waiting, progress."""
     parser.add_argument(
         "--threads",
         type=int,
@@ -146,19 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --launcher slurm: block until the array has ended, then gather here",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    slurm = parser.add_argument_group("SLURM options (--launcher slurm)")
-    slurm.add_argument(
-        "--slurm.config",
-        dest="slurm_config",
-        default=None,
-        metavar="FILE",
-        help="YAML with the --slurm.* keys below (the command line wins)",
-    )
-    for key, text in SLURM_OPTIONS.items():
-        slurm.add_argument(
-            f"--slurm.{key}", dest=f"slurm_{key}", default=None, metavar=_METAVARS[key], help=text
-        )
-    return parser
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -183,7 +169,7 @@ def resolve_launcher(args: argparse.Namespace) -> tuple[str | None, int]:
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     slurm_given = args.slurm_config is not None or any(
-        getattr(args, f"slurm_{key}") is not None for key in SLURM_OPTIONS
+        getattr(args, f"slurm_{key}") is not None for key in OPTION_HELP
     )
     launcher = args.launcher
     if launcher is None and args.jobs is not None and args.jobs > 1:
@@ -215,42 +201,16 @@ def _default_workers() -> int:
 def main(argv: list[str]) -> int:
     """Entry point of ``benign repro`` (dispatched from :func:`benign.cli.main`)."""
     args = build_parser().parse_args(argv)
-    if args.experiment not in EXPERIMENTS:
-        raise ConfigError(
-            f"unknown experiment {args.experiment!r}: use one of {', '.join(EXPERIMENTS)}"
-        )
     experiment = get_experiment(args.experiment)
-    if args.dataset not in experiment.datasets:
-        raise ConfigError(
-            f"{args.experiment} does not run on dataset {args.dataset!r}: use one of {', '.join(experiment.datasets)}"
-        )
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    settings = _settings(args, experiment)
     launcher, workers = resolve_launcher(args)
     shard = parse_shard(args.shard) if args.shard is not None else None
     threads = args.threads if args.threads is not None else (1 if args.quick else None)
     if threads is not None and threads < 1:
         raise ConfigError(f"--threads must be >= 1, got {threads}")
-    settings = ReproSettings(
-        dataset=args.dataset,
-        seeds=args.seeds,
-        quick=args.quick,
-        out=args.out or os.path.join("repro_out", args.experiment),
-        config=args.config,
-        overrides=tuple(args.overrides),
-    )
     progress = not args.no_progress
     if launcher == "slurm":
-        from benign.repro.launch.slurm import SlurmOptions, launch
-
-        options = SlurmOptions.parse(
-            args.slurm_config, {key: getattr(args, f"slurm_{key}") for key in SLURM_OPTIONS}
-        )
-        if threads is None and options.cpus_per_task is not None:
-            threads = options.cpus_per_task
-        if not launch(args.experiment, settings, options, args.wait, threads, progress):
-            return 0
-        return _print_outputs(settings)
+        return _run_on_slurm(args, settings, threads, progress)
     cells = grid(experiment, settings)
     todo = shard_cells(cells, *shard) if shard is not None else cells
     if launcher == "local":
@@ -275,7 +235,43 @@ def main(argv: list[str]) -> int:
     return _print_outputs(settings)
 
 
-def _print_outputs(settings: ReproSettings) -> int:
+def _settings(args: argparse.Namespace, experiment: Experiment) -> Settings:
+    """The run's :class:`Settings` from the command line (ConfigError for a dataset the
+    experiment does not run on, or no seeds)."""
+    if args.dataset not in experiment.datasets:
+        raise ConfigError(
+            f"{args.experiment} does not run on dataset {args.dataset!r}: use one of {', '.join(experiment.datasets)}"
+        )
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    return Settings(
+        dataset=args.dataset,
+        seeds=args.seeds,
+        quick=args.quick,
+        out=args.out or os.path.join("repro_out", args.experiment),
+        config=args.config,
+        overrides=tuple(args.overrides),
+    )
+
+
+def _run_on_slurm(
+    args: argparse.Namespace, settings: Settings, threads: int | None, progress: bool
+) -> int:
+    """``--launcher slurm``: submit the array (and follow it with ``--wait``)."""
+    from benign.repro.launch.slurm import launch
+    from benign.repro.launch.slurm_options import SlurmOptions
+
+    options = SlurmOptions.parse(
+        args.slurm_config, {key: getattr(args, f"slurm_{key}") for key in OPTION_HELP}
+    )
+    if threads is None and options.cpus_per_task is not None:
+        threads = options.cpus_per_task
+    if not launch(args.experiment, settings, options, args.wait, threads, progress):
+        return 0
+    return _print_outputs(settings)
+
+
+def _print_outputs(settings: Settings) -> int:
     for name in ("results.csv", "figure.png", "summary.md"):
         print(f"benign repro: {name:<12} {os.path.join(settings.out, name)}")
     return 0

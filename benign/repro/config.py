@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import os
+import shlex
+from argparse import ArgumentError
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,6 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from benign.errors import ConfigError
-from benign.repro.base import Settings
 
 #: Where ``configs/`` lives: ``$BENIGN_CONFIG_DIR`` or the checkout holding this package.
 CONFIG_DIR = Path(
@@ -29,21 +30,40 @@ CONFIG_DIR = Path(
 
 
 @dataclass(frozen=True)
-class ReproSettings(Settings):
-    """:class:`Settings` plus the experiment YAML to read and ``--set`` edits of it."""
+class Settings:
+    """What the user asked for: ``benign repro <experiment> --dataset --seeds --quick --out
+    --config --set``. Everything an experiment computes is a function of these."""
 
+    dataset: str = "digits"
+    seeds: int = 1
+    quick: bool = False
+    out: str = "repro_out"
+    #: The experiment YAML (None: ``configs/experiments/<experiment>.yaml``).
     config: str | None = None
+    #: ``--set key=value`` edits of it, in order.
     overrides: tuple[str, ...] = ()
 
-    def command(self, experiment: str) -> str:
-        """The ``benign repro`` command line that reproduces these settings."""
-        parts = ["benign repro", experiment, "--dataset", self.dataset, "--seeds", str(self.seeds)]
+    @property
+    def runs_dir(self) -> str:
+        return os.path.join(self.out, "runs")
+
+    @property
+    def cells_dir(self) -> str:
+        return os.path.join(self.out, "cells")
+
+    def command(self, experiment: str, with_dataset: bool = True) -> str:
+        """The ``benign repro`` command line that reproduces these settings, quoted for a POSIX
+        shell (``with_dataset=False`` for experiments that do not use ``--dataset``)."""
+        parts = ["benign repro", experiment]
+        if with_dataset:
+            parts += ["--dataset", self.dataset]
+        parts += ["--seeds", str(self.seeds)]
         if self.quick:
             parts.append("--quick")
         if self.config:
-            parts += ["--config", self.config]
-        parts += [f"--set {item}" for item in self.overrides]
-        parts += ["--out", self.out]
+            parts += ["--config", shlex.quote(self.config)]
+        parts += [f"--set {shlex.quote(item)}" for item in self.overrides]
+        parts += ["--out", shlex.quote(self.out)]
         return " ".join(parts)
 
 
@@ -120,7 +140,7 @@ def apply_overrides(config: dict[str, Any], overrides: Sequence[str]) -> dict[st
 
 def experiment_settings(name: str, settings: Settings) -> dict[str, Any]:
     """The merged settings of experiment ``name`` for ``settings.dataset`` and its mode."""
-    path = getattr(settings, "config", None) or experiment_config_path(name)
+    path = settings.config or experiment_config_path(name)
     document = load_yaml(config_path(path))
     datasets = [
         key for key, value in document.items() if key != "defaults" and isinstance(value, dict)
@@ -138,4 +158,38 @@ def experiment_settings(name: str, settings: Settings) -> dict[str, Any]:
             f"{name} has no {mode} settings for {settings.dataset} (--quick is the CPU-sized run): use {hint}"
         )
     merged = deep_merge(document.get("defaults") or {}, block[mode])
-    return apply_overrides(merged, getattr(settings, "overrides", ()))
+    return apply_overrides(merged, settings.overrides)
+
+
+def build_datamodule(data: Mapping[str, Any]) -> Any:
+    """The data module of a ``benign fit`` config's ``data`` entry (``class_path`` and
+    ``init_args``), checked and built by jsonargparse as ``benign fit`` builds it (ConfigError
+    naming the problem when the entry does not validate). ``prepare_data``/``setup`` are the
+    caller's."""
+    from jsonargparse import ArgumentParser
+    from lightning.pytorch import LightningDataModule
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_subclass_arguments(LightningDataModule, "data", required=True)
+    try:
+        config = parser.parse_object({"data": dict(data)})
+    except ArgumentError as err:
+        raise ConfigError(f"data {data.get('class_path')!r}: {_problem(str(err))}") from None
+    # ``instantiate`` replaced ``instantiate_classes`` in jsonargparse 4.49.
+    instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes
+    return instantiate(config).data
+
+
+def _problem(message: str) -> str:
+    """The lines of a jsonargparse error under ``Problem with given class_path``, on one line
+    (the whole message when it has none)."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if "Problem with given" in line), None)
+    if start is None:
+        return " ".join(lines)
+    problem = []
+    for line in lines[start + 1 :]:
+        if line.startswith("- "):
+            break
+        problem.append(line)
+    return " ".join(problem) or lines[start]

@@ -1,7 +1,8 @@
 """Figures of ``benign repro``: curves and bars of mean ± 95% CI over seeds, image grids.
 
 Built on :class:`matplotlib.figure.Figure` (no pyplot, so no global backend state): callers
-make a figure with :func:`new_figure`, fill the axes, then :func:`save_figure`.
+make a figure with :func:`new_figure`, fill the axes, then :func:`with_title`; the
+runner saves it (:func:`benign.repro.runner.gather`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ def new_figure(panels: int, width: float = 4.8, height: float = 3.8) -> tuple[Fi
     return figure, list(axes)
 
 
-def save_figure(figure: Figure, path: str, title: str | None = None) -> None:
-    """Write ``figure`` as a PNG (150 dpi), with an optional overall title."""
-    if title:
-        figure.suptitle(title, fontsize=12)
-    figure.savefig(path, dpi=150)
+def with_title(figure: Figure, text: str) -> Figure:
+    """``figure`` with the overall title ``text``."""
+    figure.suptitle(text, fontsize=12)
+    return figure
 
 
 def eps_curves(
@@ -136,7 +136,9 @@ def image_grid(
             for spine in ax.spines.values():
                 spine.set_edgecolor(colors[i])
                 spine.set_linewidth(2.5)
-    save_figure(figure, path, suptitle)
+    if suptitle:
+        with_title(figure, suptitle)
+    figure.savefig(path, dpi=150)
 
 
 def paired_points(

@@ -43,6 +43,30 @@ def eps_values(results: pd.DataFrame, metric: str) -> list[float]:
     return sorted(results.loc[results["metric"] == metric, "eps"].dropna().unique().tolist())
 
 
+def headline_eps(
+    results: pd.DataFrame,
+    metric: str = "robust_acc",
+    wanted: float | None = None,
+    default: float = 0.1,
+) -> float:
+    """The positive eps at which ``metric`` was measured nearest to ``wanted`` (the experiment
+    setting ``headline_eps``; ``default`` when it is not set); 0.0 when there is none."""
+    positive = [eps for eps in eps_values(results, metric) if eps > 0]
+    target = default if wanted is None else float(wanted)
+    return min(positive, key=lambda eps: abs(eps - target)) if positive else 0.0
+
+
+def noise_rate(results: pd.DataFrame) -> float:
+    """The noise rate of a grid run at one rate (its first; NaN when no row has one)."""
+    rates = results["noise_rate"].dropna().unique()
+    return float(rates[0]) if len(rates) else math.nan
+
+
+def dataset_names(results: pd.DataFrame) -> str:
+    """The datasets of ``results``, comma-separated (for titles)."""
+    return ", ".join(str(name) for name in results["dataset"].dropna().unique())
+
+
 def eps_columns(results: pd.DataFrame, metric: str, label: str = "robust acc") -> list[Column]:
     """One column per positive eps of ``metric``: ``robust acc @ ε=0.05`` (at eps 0 it is the
     clean accuracy, which tables show as its own column)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from benign.repro.experiments.fit import metric_rows
+from benign.repro.fit_runs import metric_rows
 from benign.repro.results import COLUMNS
 
 

@@ -10,8 +10,8 @@ import yaml
 
 from benign.errors import ConfigError
 from benign.repro.cli import parse_shard, shard_cells
-from benign.repro.config import ReproSettings, apply_overrides, experiment_settings
-from benign.repro.experiments.fit import as_args
+from benign.repro.config import Settings, apply_overrides, experiment_settings
+from benign.repro.fit_cells import as_args
 from benign.repro.registry import EXPERIMENTS, get_experiment
 from tests.cli.helpers import run_benign
 
@@ -32,11 +32,11 @@ def test_every_experiment_has_quick_digits_settings_and_full_scale_ones(name, re
         open(os.path.join(repo_root, "configs", "experiments", f"{name}.yaml"))
     )
     assert {"digits", "mnist", "cifar10", "cifar100"} <= set(document)
-    quick = experiment_settings(name, ReproSettings(quick=True))
+    quick = experiment_settings(name, Settings(quick=True))
     for path in quick["configs"].values():
         assert os.path.isfile(os.path.join(repo_root, "configs", path)), path
     experiment = get_experiment(name)
-    cells = experiment.cells(ReproSettings(quick=True, seeds=2, out="o"))
+    cells = experiment.cells(Settings(quick=True, seeds=2, out="o"))
     assert len({c.name for c in cells}) == len(cells)
     assert {c.columns["seed"] for c in cells} == {0, 1}
     for cell in cells:
@@ -47,12 +47,12 @@ def test_every_experiment_has_quick_digits_settings_and_full_scale_ones(name, re
             assert args[args.index("--data.noise_seed") + 1] == seed
             callbacks = json.loads(args[args.index("--trainer.callbacks") + 1])
             assert any(cb["class_path"].endswith("RobustnessEval") for cb in callbacks)
-    full = experiment_settings(name, ReproSettings(dataset="cifar10"))
+    full = experiment_settings(name, Settings(dataset="cifar10"))
     assert all(path.startswith("cifar10/") for path in full["configs"].values())
 
 
 def test_label_noise_quick_grid():
-    cells = get_experiment("label-noise").cells(ReproSettings(quick=True, seeds=1, out="o"))
+    cells = get_experiment("label-noise").cells(Settings(quick=True, seeds=1, out="o"))
     grid = sorted((c.columns["noise_type"], c.columns["noise_rate"]) for c in cells)
     assert grid == [
         ("class_subset", 0.2),
@@ -66,7 +66,7 @@ def test_label_noise_quick_grid():
 
 
 def test_memorization_grid_sets_the_training_eps():
-    cells = get_experiment("memorization").cells(ReproSettings(quick=True, seeds=1, out="o"))
+    cells = get_experiment("memorization").cells(Settings(quick=True, seeds=1, out="o"))
     assert sorted((c.columns["method"], c.columns["train_eps"]) for c in cells) == [
         ("AT", 0.05),
         ("AT", 0.1),
@@ -103,9 +103,9 @@ def test_unknown_dataset_or_mode_names_the_valid_ones():
         ConfigError,
         match="no settings for dataset 'svhn': use --dataset with one of digits, mnist, cifar10, cifar100",
     ):
-        experiment_settings("label-noise", ReproSettings(dataset="svhn"))
+        experiment_settings("label-noise", Settings(dataset="svhn"))
     with pytest.raises(ConfigError, match="no quick settings for mnist .*use --dataset digits"):
-        experiment_settings("label-noise", ReproSettings(dataset="mnist", quick=True))
+        experiment_settings("label-noise", Settings(dataset="mnist", quick=True))
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_missing_real_data_fails_with_the_data_modules_line(capsys, monkeypatch)
 
 
 def test_shards_partition_the_grid_and_cells_use_one_device():
-    settings = ReproSettings(quick=True, seeds=2, out="o")
+    settings = Settings(quick=True, seeds=2, out="o")
     names = [c.name for c in get_experiment("label-noise").cells(settings)]
     cells = get_experiment("label-noise").cells(settings)
     parts = [[c.name for c in shard_cells(cells, *parse_shard(f"{i}/3"))] for i in range(3)]
@@ -164,7 +164,7 @@ def test_shards_partition_the_grid_and_cells_use_one_device():
 def test_base_fit_configs_are_read_with_their_interpolation_resolved(tmp_path):
     """The grids read a cell's base config as `benign fit` does: ``${...}`` resolved in the file."""
     from benign.repro.config import load_fit_config
-    from benign.repro.experiments.fit import base_config
+    from benign.repro.fit_cells import base_config
 
     config = base_config("digits/at.yaml")
     assert config["model"]["init_args"]["lr_scheduler"]["init_args"]["T_max"] == 60

@@ -6,10 +6,14 @@ import os
 
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
 import benign.cli
-from benign.repro.base import Cell, Experiment, Settings, run_experiment
+from benign.repro.base import Cell, Experiment
+from benign.repro.config import Settings
+from benign.repro.experiments.fit import FitExperiment
 from benign.repro.results import COLUMNS, make_row
+from benign.repro.runner import run_experiment
 
 
 class Counting(Experiment):
@@ -30,9 +34,8 @@ class Counting(Experiment):
             raise RuntimeError("cell failed")
         return [make_row(cell.columns, "acc", float(cell.columns["seed"]))]
 
-    def figure(self, results: pd.DataFrame, path: str) -> None:
-        with open(path, "wb") as handle:
-            handle.write(b"png")
+    def figure(self, results: pd.DataFrame, settings: Settings) -> Figure:
+        return Figure()
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
         return f"{len(results)} rows\n"
@@ -93,11 +96,11 @@ class FakeCLI:
         FakeCLI.instances.append(self)
 
 
-class OneFit(Counting):
+class OneFit(FitExperiment, Counting):
+    """One ``benign fit`` cell, trained by :class:`FitExperiment` (with a fake CLI)."""
+
     def cells(self, settings: Settings) -> list[Cell]:
         return [Cell("fit", {"experiment": self.name}, args=("--config", "x.yaml"))]
-
-    run_cell = Experiment.run_cell
 
     def collect(self, cell, settings, cli, run_dir):
         assert run_dir == cli.run_dir

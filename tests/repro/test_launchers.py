@@ -14,15 +14,20 @@ import time
 
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 from submitit.slurm.slurm import _make_sbatch_string
 
 import benign.cli
 from benign.errors import ConfigError
-from benign.repro.base import Cell, Experiment, Settings, gather, record_run_args, run_experiment
+from benign.repro.base import Cell, Experiment
+from benign.repro.config import Settings
+from benign.repro.experiments.fit import FitExperiment
+from benign.repro.fit_runs import record_run_args
 from benign.repro.launch.local import run_local, visible_gpus, worker_gpu, worker_threads
-from benign.repro.launch.slurm import SlurmOptions, parse_mem, parse_time
+from benign.repro.launch.slurm_options import SlurmOptions, parse_mem, parse_time
 from benign.repro.registry import EXPERIMENTS
 from benign.repro.results import make_row
+from benign.repro.runner import gather, run_experiment
 from tests.cli.helpers import run_benign
 from tests.repro.helpers import GRIDS, TINY, tiny_repro
 
@@ -43,9 +48,8 @@ class Sleepy(Experiment):
         time.sleep(cell.extra["sleep"])
         return [make_row(cell.columns, "pid", float(os.getpid()))]
 
-    def figure(self, results: pd.DataFrame, path: str) -> None:
-        with open(path, "wb") as handle:
-            handle.write(b"png")
+    def figure(self, results: pd.DataFrame, settings: Settings) -> Figure:
+        return Figure()
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
         return f"{len(results)} rows\n"
@@ -162,11 +166,11 @@ class FakeCLI:
         FakeCLI.instances.append(self)
 
 
-class OneFit(Counting):
+class OneFit(FitExperiment, Counting):
+    """One ``benign fit`` cell, trained by :class:`FitExperiment` (with a fake CLI)."""
+
     def cells(self, settings: Settings) -> list[Cell]:
         return [Cell("fit", {"experiment": self.name}, args=("--config", "x.yaml"))]
-
-    run_cell = Experiment.run_cell
 
     def collect(self, cell, settings, cli, run_dir):
         return [make_row(cell.columns, "acc", 0.5)]

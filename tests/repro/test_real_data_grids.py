@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from benign.errors import ConfigError
-from benign.repro.config import ReproSettings, experiment_settings
+from benign.repro.config import Settings, experiment_settings
 from benign.repro.experiments.fine_vs_coarse import coarse_maps, map_tag
 from benign.repro.registry import get_experiment
 from benign.repro.results import make_row
@@ -31,7 +31,7 @@ def arg(cell, name: str) -> str:
 
 
 def fit_cells(experiment: str, dataset: str, quick: bool = True, seeds: int = 1) -> list:
-    settings = ReproSettings(dataset=dataset, quick=quick, seeds=seeds, out="o")
+    settings = Settings(dataset=dataset, quick=quick, seeds=seeds, out="o")
     return [c for c in get_experiment(experiment).cells(settings) if c.args]
 
 
@@ -39,7 +39,7 @@ def fit_cells(experiment: str, dataset: str, quick: bool = True, seeds: int = 1)
 @pytest.mark.parametrize("name", OURS)
 def test_quick_and_full_grids_use_the_datasets_own_configs(name, dataset, repo_root):
     for quick in (True, False):
-        conf = experiment_settings(name, ReproSettings(dataset=dataset, quick=quick))
+        conf = experiment_settings(name, Settings(dataset=dataset, quick=quick))
         for path in conf["configs"].values():
             assert path.startswith(f"{dataset}/"), path
             assert os.path.isfile(os.path.join(repo_root, "configs", path)), path
@@ -203,7 +203,7 @@ def _fine_vs_coarse_results() -> pd.DataFrame:
 def test_fine_vs_coarse_summary_reports_the_gap_per_preset(tmp_path):
     experiment = get_experiment("fine-vs-coarse")
     results = _fine_vs_coarse_results()
-    settings = ReproSettings(dataset="fashion_mnist", quick=True, seeds=2, out=str(tmp_path))
+    settings = Settings(dataset="fashion_mnist", quick=True, seeds=2, out=str(tmp_path))
     text = experiment.summary(results, settings)
     gaps = text.split("Fine-label minus coarse-label training")[1]
     for preset, gap in (("semantic", 0.1), ("apparel_vs_rest", 0.2), ("halves", 0.3)):
@@ -215,7 +215,7 @@ def test_fine_vs_coarse_summary_reports_the_gap_per_preset(tmp_path):
         # Paired by seed: the same gap in both seeds, so the interval is zero.
         assert f"{gap:.3f} ± 0.000" in line and line.rstrip().endswith("| 2 |"), line
     path = tmp_path / "figure.png"
-    experiment.figure(results, str(path))
+    experiment.figure(results, settings).savefig(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -273,10 +273,10 @@ def test_label_noise_summary_compares_noise_types_only_when_the_grid_did(compare
     if compared:
         types[0.2] = ("symmetric", "class_subset")
     results = _label_noise_results(types)
-    settings = ReproSettings(dataset="mnist5k", quick=True, seeds=2, out=str(tmp_path))
+    settings = Settings(dataset="mnist5k", quick=True, seeds=2, out=str(tmp_path))
     text = experiment.summary(results, settings)
     assert ("Uniform vs class-confined noise at rate 0.2" in text) is compared
     assert "class-confined noise at rate 0.4" not in text
     path = tmp_path / "figure.png"
-    experiment.figure(results, str(path))
+    experiment.figure(results, settings).savefig(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -14,8 +14,7 @@ import torch
 from nbclient import NotebookClient
 
 from benign.data import DigitsDataModule
-from benign.repro.base import run_experiment
-from benign.repro.config import ReproSettings
+from benign.repro.config import Settings
 from benign.repro.experiments.representation import (
     Representation,
     fine_label_splits,
@@ -23,6 +22,7 @@ from benign.repro.experiments.representation import (
 )
 from benign.repro.experiments.representation_report import claim_checks, probe_table
 from benign.repro.results import COLUMNS
+from benign.repro.runner import run_experiment
 
 TINY = (
     "simulation.num_train=300",
@@ -43,7 +43,7 @@ def tiny_e6(tmp_path_factory) -> str:
     """One tiny grid (a simulation and three one-epoch fits), shared by the tests below."""
     root = tmp_path_factory.mktemp("e6")
     out = str(root / "representation")
-    settings = ReproSettings(seeds=1, quick=True, out=out, overrides=TINY)
+    settings = Settings(seeds=1, quick=True, out=out, overrides=TINY)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setattr(sys, "argv", sys.argv[:1])  # the in-process `benign fit` reads no pytest args
@@ -110,7 +110,7 @@ def test_quick_run_shows_every_claim(tmp_path, monkeypatch) -> None:
     try:
         out = str(tmp_path / "representation")
         results = run_experiment(
-            Representation(), ReproSettings(seeds=1, quick=True, out=out), progress=False
+            Representation(), Settings(seeds=1, quick=True, out=out), progress=False
         )
     finally:
         torch.set_num_threads(threads)

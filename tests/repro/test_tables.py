@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from benign.repro.experiments.fit import metric_rows
+from benign.repro.fit_runs import metric_rows
 from benign.repro.results import COLUMNS, make_row
 from benign.repro.stats import aggregate, format_mean_ci, mean_ci
 from benign.repro.tables import (

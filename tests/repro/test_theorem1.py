@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from benign.repro.base import run_experiment
-from benign.repro.config import ReproSettings
+from benign.repro.config import Settings
 from benign.repro.experiments.theorem1 import BallConfig, Theorem1, run_trial
 from benign.repro.experiments.theorem1_report import theorem_table
 from benign.repro.results import COLUMNS
+from benign.repro.runner import run_experiment
 from benign.theory.balls import BallDistribution, sample_bound
 
 TINY = (
@@ -55,10 +55,10 @@ def test_interpolating_mlp_reaches_the_floor() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_e5(tmp_path_factory) -> tuple[str, ReproSettings]:
+def tiny_e5(tmp_path_factory) -> tuple[str, Settings]:
     """One tiny grid (2 values of m x 2 methods), shared by the end-to-end and notebook tests."""
     out = str(tmp_path_factory.mktemp("e5") / "theorem1")
-    settings = ReproSettings(seeds=1, quick=True, out=out, overrides=TINY)
+    settings = Settings(seeds=1, quick=True, out=out, overrides=TINY)
     run_experiment(Theorem1(), settings, progress=False)
     return out, settings
 
@@ -112,9 +112,7 @@ def test_notebook_runs_on_tiny_results(tiny_e5, repo_root, monkeypatch) -> None:
 @pytest.mark.slow
 def test_quick_run_respects_the_theorem(tmp_path) -> None:
     out = str(tmp_path / "theorem1")
-    results = run_experiment(
-        Theorem1(), ReproSettings(seeds=1, quick=True, out=out), progress=False
-    )
+    results = run_experiment(Theorem1(), Settings(seeds=1, quick=True, out=out), progress=False)
     table = theorem_table(results)
     above = table[table["m / m*"] >= 1]
     assert len(above) == 6 and (above["verdict"] != "VIOLATED").all()

@@ -10,21 +10,24 @@ model directly (its ``acc``/``robust_acc`` are coarse and are also written as ``
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from benign.errors import ConfigError
-from benign.repro.base import Cell, Settings
-from benign.repro.config import config_path
-from benign.repro.experiments.fit import FitExperiment, base_config, metric_rows, run_metrics
-from benign.repro.plots import eps_curves, grouped_bars, new_figure, paired_points, save_figure
+from benign.repro.base import Cell, Row
+from benign.repro.config import Settings, build_datamodule
+from benign.repro.experiments.fit import FitExperiment
+from benign.repro.fit_cells import base_config
+from benign.repro.plots import eps_curves, grouped_bars, new_figure, paired_points, with_title
 from benign.repro.stats import aggregate, format_mean_ci, mean_ci
 from benign.repro.tables import (
     Column,
+    dataset_names,
     eps_columns,
+    headline_eps,
     markdown_table,
     metric_table,
     sanity_note,
@@ -36,16 +39,11 @@ LEVEL_LABELS = {"coarse": "trained on coarse labels", "fine": "trained on fine l
 
 
 def default_coarse_map(config_file: str) -> str | None:
-    """The coarse-map preset a base config's data module uses when none is given."""
+    """The coarse-map preset a base config's data module uses when none is given (the data
+    module built as ``benign fit`` builds it, :func:`benign.repro.config.build_datamodule`)."""
     data = base_config(config_file).get("data") or {}
-    module, _, name = str(data.get("class_path", "")).rpartition(".")
-    try:
-        datamodule = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError):
-        return None
-    return (data.get("init_args") or {}).get("coarse_map") or getattr(
-        datamodule, "default_coarse_map", None
-    )
+    given = (data.get("init_args") or {}).get("coarse_map")
+    return given or getattr(build_datamodule(data), "default_coarse_map", None)
 
 
 def coarse_maps(conf: Mapping[str, Any]) -> list[Any]:
@@ -78,11 +76,9 @@ class FineVsCoarse(FitExperiment):
     """``benign repro fine-vs-coarse``: coarse-task robustness of coarse- vs fine-label training."""
 
     name = "fine-vs-coarse"
-    headline_eps: float | None = None
 
     def cells(self, settings: Settings) -> list[Cell]:
         conf = self.config(settings)
-        self.headline_eps = conf.get("headline_eps")
         maps = coarse_maps(conf)
         data: dict[str, Any] = {
             "noise_rate": float(conf.get("noise_rate", 0.0)),
@@ -94,7 +90,7 @@ class FineVsCoarse(FitExperiment):
                 preset = (
                     coarse_map
                     if coarse_map is not None
-                    else default_coarse_map(config_path(conf["configs"]["ERM"]))
+                    else default_coarse_map(conf["configs"]["ERM"])
                 )
                 # One map keeps the short cell names; several name the map in each cell.
                 tag = f"-{map_tag(coarse_map)}" if len(maps) > 1 else ""
@@ -118,10 +114,9 @@ class FineVsCoarse(FitExperiment):
                     )
         return cells
 
-    def collect(
-        self, cell: Cell, settings: Settings, cli: Any, run_dir: str
-    ) -> list[dict[str, Any]]:
-        rows = metric_rows(run_metrics(cli, run_dir), cell.columns)
+    def collect(self, cell: Cell, settings: Settings, cli: Any, run_dir: str) -> list[Row]:
+        """The run's metrics; a coarse-label run's ``acc``/``robust_acc`` also as ``coarse_*``."""
+        rows = super().collect(cell, settings, cli, run_dir)
         if cell.columns.get("label_level") == "coarse":
             coarse = {"acc": "coarse_acc", "robust_acc": "coarse_robust_acc"}
             rows += [
@@ -129,11 +124,14 @@ class FineVsCoarse(FitExperiment):
             ]
         return rows
 
-    def figure(self, results: pd.DataFrame, path: str) -> None:
+    def figure(self, results: pd.DataFrame, settings: Settings) -> Figure:
+        """Per coarse map, coarse robust accuracy vs eps of both trainings; at the setting
+        ``headline_eps`` (else the eps nearest 0.1), the paired seeds or one bar per map."""
         results = _with_map(results)
         maps = _map_order(results)
         several = len(maps) > 1
-        eps = _headline_eps(results, self.headline_eps)
+        wanted = self.config(settings).get("headline_eps")
+        eps = headline_eps(results, "coarse_robust_acc", wanted, default=0.1)
         figure, axes = new_figure(len(maps) + 1, width=4.8 if several else 5.6)
         for ax, name in zip(axes, maps, strict=False):
             eps_curves(
@@ -171,11 +169,9 @@ class FineVsCoarse(FitExperiment):
                 title=f"Coarse robust accuracy at ε={eps:g}, per seed",
                 ylabel="coarse robust test accuracy",
             )
-        datasets = ", ".join(map(str, results["dataset"].unique()))
-        save_figure(
+        return with_title(
             figure,
-            path,
-            f"E3: coarse-task robustness of fine- vs coarse-label training ({datasets})",
+            f"E3: coarse-task robustness of fine- vs coarse-label training ({dataset_names(results)})",
         )
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
@@ -254,10 +250,3 @@ def _per_seed(
     rows = select(results, metric, eps)
     table = rows.pivot_table(index="seed", columns="label_level", values="value", aggfunc="mean")
     return table.reindex(columns=["coarse", "fine"])
-
-
-def _headline_eps(results: pd.DataFrame, wanted: float | None) -> float:
-    eps = sorted(results.loc[results["metric"] == "coarse_robust_acc", "eps"].dropna().unique())
-    positive = [e for e in eps if e > 0] or [0.0]
-    target = 0.1 if wanted is None else float(wanted)
-    return min(positive, key=lambda e: abs(e - target))

@@ -12,14 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from benign.repro.base import Cell, Settings
+from benign.repro.base import Cell
+from benign.repro.config import Settings
 from benign.repro.experiments.fit import FitExperiment
-from benign.repro.plots import eps_curves, grouped_bars, new_figure, save_figure
+from benign.repro.plots import eps_curves, grouped_bars, new_figure, with_title
 from benign.repro.stats import aggregate
 from benign.repro.tables import (
     Column,
+    dataset_names,
     eps_columns,
+    headline_eps,
     markdown_table,
     metric_table,
     sanity_note,
@@ -40,12 +44,9 @@ class LabelNoise(FitExperiment):
     """``benign repro label-noise``: robust accuracy of interpolating ERM vs the noise rate."""
 
     name = "label-noise"
-    #: The eps of the figure's headline panel (from the settings; else the one nearest 0.05).
-    headline_eps: float | None = None
 
     def cells(self, settings: Settings) -> list[Cell]:
         conf = self.config(settings)
-        self.headline_eps = conf.get("headline_eps")
         grid: list[tuple[float, str]] = [(float(r), "symmetric") for r in conf["noise_rates"]]
         compare = conf.get("compare") or {}
         for noise_type in compare.get("noise_types", []):
@@ -60,7 +61,10 @@ class LabelNoise(FitExperiment):
                 cells.append(self.fit_cell(settings, conf, name, "ERM", seed, overrides))
         return cells
 
-    def figure(self, results: pd.DataFrame, path: str) -> None:
+    def figure(self, results: pd.DataFrame, settings: Settings) -> Figure:
+        """Robust accuracy vs eps per noise rate; clean and robust accuracy (at the setting
+        ``headline_eps``, else the eps nearest 0.05) and the noise fitted per rate; with a
+        noise-type comparison, its curves."""
         symmetric = results[results["noise_type"] == "symmetric"]
         compare_rate = _compare_rate(results)
         figure, panels = new_figure(2 if compare_rate is None else 3)
@@ -73,16 +77,14 @@ class LabelNoise(FitExperiment):
             label=noise_label,
             title="ERM trained to interpolation: symmetric label noise",
         )
-        headline_eps = _headline_eps(results, self.headline_eps)
-        at_eps = symmetric[(symmetric["eps"] - headline_eps).abs() < 1e-9]
+        eps = headline_eps(results, wanted=self.config(settings).get("headline_eps"), default=0.05)
+        at_eps = symmetric[(symmetric["eps"] - eps).abs() < 1e-9]
         rows = pd.concat(
             [
                 symmetric[(symmetric["metric"] == "acc") & symmetric["eps"].isna()].assign(
                     kind="clean test acc"
                 ),
-                at_eps[at_eps["metric"] == "robust_acc"].assign(
-                    kind=f"robust @ ε={headline_eps:g}"
-                ),
+                at_eps[at_eps["metric"] == "robust_acc"].assign(kind=f"robust @ ε={eps:g}"),
                 symmetric[symmetric["metric"] == "acc_noisy"].assign(kind="noise fitted (train)"),
             ]
         )
@@ -94,7 +96,7 @@ class LabelNoise(FitExperiment):
             title="Clean and robust test accuracy, noise fitted",
             ylabel="accuracy / share",
             group_order=sorted(rows["noise_rate"].unique()),
-            bar_order=["clean test acc", f"robust @ ε={headline_eps:g}", "noise fitted (train)"],
+            bar_order=["clean test acc", f"robust @ ε={eps:g}", "noise fitted (train)"],
         )
         headline.set_xlabel("symmetric label-noise rate (share of training labels flipped)")
         if compare_rate is not None:
@@ -105,10 +107,10 @@ class LabelNoise(FitExperiment):
                 hue="noise_type",
                 title=f"Noise spread at rate {compare_rate:g}: uniform vs a few classes",
             )
-        save_figure(
+        return with_title(
             figure,
-            path,
-            f"E1: label noise and adversarial vulnerability of interpolating ERM ({_dataset(results)})",
+            "E1: label noise and adversarial vulnerability of interpolating ERM "
+            f"({dataset_names(results)})",
         )
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
@@ -143,19 +145,8 @@ class LabelNoise(FitExperiment):
         )
 
 
-def _headline_eps(results: pd.DataFrame, wanted: float | None) -> float:
-    eps = sorted(results.loc[results["metric"] == "robust_acc", "eps"].dropna().unique())
-    positive = [e for e in eps if e > 0]
-    target = 0.05 if wanted is None else float(wanted)
-    return min(positive, key=lambda e: abs(e - target)) if positive else 0.0
-
-
 def _compare_rate(results: pd.DataFrame) -> float | None:
     """The noise rate at which the grid compared noise types (None: it compared none)."""
     types = results.groupby("noise_rate")["noise_type"].nunique()
     several = types[types > 1]
     return float(several.index[0]) if len(several) else None
-
-
-def _dataset(results: pd.DataFrame) -> str:
-    return ", ".join(str(d) for d in results["dataset"].dropna().unique())

@@ -9,20 +9,23 @@ points predicted as their noisy label (``acc_noisy``) or as their true label
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from benign.repro.base import Cell, Settings
+from benign.repro.base import Cell
+from benign.repro.config import Settings
 from benign.repro.experiments.fit import FitExperiment
-from benign.repro.plots import eps_curves, grouped_bars, new_figure, save_figure
+from benign.repro.plots import eps_curves, grouped_bars, new_figure, with_title
 from benign.repro.stats import aggregate, format_mean_ci, mean_ci
 from benign.repro.tables import (
     Column,
+    dataset_names,
     eps_columns,
     markdown_table,
     metric_table,
+    noise_rate,
     sanity_note,
     select,
     summary_document,
@@ -99,7 +102,8 @@ class Memorization(FitExperiment):
                     )
         return cells
 
-    def figure(self, results: pd.DataFrame, path: str) -> None:
+    def figure(self, results: pd.DataFrame, settings: Settings) -> Figure:
+        """The training fit of noisy and clean points per method, and robust accuracy vs eps."""
         frame = with_variant(results)
         order = variant_order(frame)
         figure, (fit, curves) = new_figure(2, width=6.0)
@@ -109,7 +113,7 @@ class Memorization(FitExperiment):
             aggregate(rows, ["variant", "metric"]),
             group="variant",
             bar="metric",
-            title=f"Training fit at noise rate {_rate(results):g}",
+            title=f"Training fit at noise rate {noise_rate(results):g}",
             ylabel="share of training points",
             group_order=order,
             bar_order=list(FIT_METRICS),
@@ -119,10 +123,9 @@ class Memorization(FitExperiment):
         eps_curves(
             curves, frame, "robust_acc", hue="variant", order=order, title="Robust test accuracy"
         )
-        save_figure(
+        return with_title(
             figure,
-            path,
-            f"E2: do robust training methods fit the label noise? ({', '.join(map(str, results['dataset'].unique()))})",
+            f"E2: do robust training methods fit the label noise? ({dataset_names(results)})",
         )
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
@@ -144,7 +147,7 @@ class Memorization(FitExperiment):
             table.sort_index(inplace=True)
         intro = (
             f"E2 (PAPER.md): ERM, adversarial training (AT, PGD) and TRADES on {settings.dataset} with "
-            f"{_rate(results):g} symmetric label noise. Training fit is measured on the final weights "
+            f"{noise_rate(results):g} symmetric label noise. Training fit is measured on the final weights "
             "over the whole training split; robust accuracy is PGD on the test set (eps in pixel units "
             "of inputs in [0, 1])."
         )
@@ -181,8 +184,3 @@ def _gap_table(frame: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def _rate(results: pd.DataFrame) -> float:
-    rates = results["noise_rate"].dropna().unique()
-    return float(rates[0]) if len(rates) else math.nan

@@ -9,36 +9,35 @@ a cleanlab-style out-of-sample baseline (:mod:`benign.repro.mislabelled_ranking`
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import os
 import shutil
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from benign.repro.base import Cell, Settings
-from benign.repro.config import config_path
-from benign.repro.experiments.fit import (
-    FitExperiment,
-    base_config,
-    flatten,
-    metric_rows,
-    run_metrics,
-)
+from benign.repro.base import Cell, Row
+from benign.repro.config import Settings, build_datamodule
+from benign.repro.experiments.fit import FitExperiment
+from benign.repro.fit_cells import base_config, flatten
 from benign.repro.mislabelled_ranking import (
     candidate_grid,
     cross_val_suspects,
     rank_suspects,
     ranking_metrics,
 )
-from benign.repro.plots import grouped_bars, new_figure, save_figure
+from benign.repro.plots import grouped_bars, new_figure, with_title
 from benign.repro.results import make_row
 from benign.repro.stats import aggregate
 from benign.repro.tables import (
     Column,
+    dataset_names,
     eps_columns,
     markdown_table,
     metric_table,
+    noise_rate,
     sanity_note,
     summary_document,
 )
@@ -56,94 +55,68 @@ class Mislabelled(FitExperiment):
 
     name = "mislabelled"
 
-    def __init__(self) -> None:
-        #: The merged experiment settings, set by :meth:`cells`.
-        self.conf: dict[str, Any] = {}
-
     def cells(self, settings: Settings) -> list[Cell]:
         conf = self.config(settings)
-        self.conf = conf
         data = {"data": {"noise_rate": float(conf["noise_rate"]), "noise_type": "symmetric"}}
+        keep = int(conf.get("keep_ranked", 500))
         cells = []
         for seed in range(settings.seeds):
             for method in conf["rankers"]:
-                cells.append(
-                    self.fit_cell(
-                        settings, conf, f"{method.lower()}-seed{seed}", method, seed, data
-                    )
+                cell = self.fit_cell(
+                    settings, conf, f"{method.lower()}-seed{seed}", method, seed, data
                 )
-            if conf.get("cross_val"):
-                first = cells[-1]
-                columns = {**first.columns, "method": CROSS_VAL, "backbone": "LogisticRegression"}
                 extra = {
-                    "kind": "cross_val",
-                    "config": conf["configs"][conf["rankers"][0]],
-                    **conf["cross_val"],
+                    **cell.extra,
+                    "keep_ranked": keep,
+                    "candidates": int(conf.get("candidates", 32)),
+                    # The grid shown as candidates.png: the first ranker's, seed 0.
+                    "headline": seed == 0 and method == conf["rankers"][0],
                 }
-                cells.append(Cell(name=f"cv-logreg-seed{seed}", columns=columns, extra=extra))
+                cells.append(dataclasses.replace(cell, extra=extra))
+            if conf.get("cross_val"):
+                cells.append(self.cross_val_cell(conf, cells[-1], seed, keep))
         return cells
 
-    def run_cell(self, cell: Cell, settings: Settings) -> list[dict[str, Any]]:
-        if cell.extra.get("kind") != "cross_val":
-            return super().run_cell(cell, settings)
-        datamodule = self._datamodule(cell)
-        ranking = cross_val_suspects(
-            datamodule, folds=int(cell.extra.get("folds", 5)), seed=cell.columns["seed"]
-        )
-        self._save_ranking(ranking, cell, settings)
-        return [
-            make_row(cell.columns, key, value) for key, value in ranking_metrics(ranking).items()
-        ]
+    def cross_val_cell(self, conf: Mapping[str, Any], ranker: Cell, seed: int, keep: int) -> Cell:
+        """The cleanlab-style baseline of one seed, on the training labels of its ranker cells."""
+        columns = {**ranker.columns, "method": CROSS_VAL, "backbone": "LogisticRegression"}
+        data_args = {
+            key.split(".", 1)[1]: value
+            for key, value in flatten(conf.get("args") or {}).items()
+            if key.startswith("data.")
+        }
+        extra = {
+            "config": conf["configs"][conf["rankers"][0]],
+            "data_args": data_args,
+            "keep_ranked": keep,
+            **conf["cross_val"],
+        }
+        return Cell(name=f"cv-logreg-seed{seed}", columns=columns, extra=extra)
 
-    def collect(
-        self, cell: Cell, settings: Settings, cli: Any, run_dir: str
-    ) -> list[dict[str, Any]]:
-        rows = metric_rows(run_metrics(cli, run_dir), cell.columns)
+    def compute(self, cell: Cell, settings: Settings) -> list[Row]:
+        """The cross-validated baseline's ranking (:func:`cross_val_suspects`) and its scores."""
+        ranking = cross_val_suspects(
+            _datamodule(cell), folds=int(cell.extra.get("folds", 5)), seed=cell.columns["seed"]
+        )
+        _save_ranking(ranking, cell, settings)
+        return [make_row(cell.columns, k, v) for k, v in ranking_metrics(ranking).items()]
+
+    def collect(self, cell: Cell, settings: Settings, cli: Any, run_dir: str) -> list[Row]:
+        """The run's metrics, its ranking's scores, its ranking and its top candidates."""
+        rows = super().collect(cell, settings, cli, run_dir)
         ranking = rank_suspects(cli.model, cli.datamodule)
-        self._save_ranking(ranking, cell, settings)
-        conf = self.conf
-        count = int(conf.get("candidates", 32))
+        _save_ranking(ranking, cell, settings)
+        count = int(cell.extra["candidates"])
         os.makedirs(os.path.join(settings.out, "candidates"), exist_ok=True)
         grid = os.path.join(settings.out, "candidates", f"{cell.name}.png")
         title = f"Top {count} suspects of {cell.columns['method']} (seed {cell.columns['seed']}): green = planted flip, red = label not changed"
         candidate_grid(ranking.head(count), cli.datamodule, grid, title)
-        if (
-            cell.columns["seed"] == 0
-            and cell.columns["method"] == (conf.get("rankers") or ["AT"])[0]
-        ):
+        if cell.extra["headline"]:
             shutil.copyfile(grid, os.path.join(settings.out, "candidates.png"))
-        return rows + [
-            make_row(cell.columns, key, value) for key, value in ranking_metrics(ranking).items()
-        ]
+        return rows + [make_row(cell.columns, k, v) for k, v in ranking_metrics(ranking).items()]
 
-    def _save_ranking(self, ranking: pd.DataFrame, cell: Cell, settings: Settings) -> None:
-        folder = os.path.join(settings.out, "rankings")
-        os.makedirs(folder, exist_ok=True)
-        keep = int(self.conf.get("keep_ranked", 500))
-        ranking.head(keep).to_csv(os.path.join(folder, f"{cell.name}.csv"), index=False)
-
-    def _datamodule(self, cell: Cell) -> Any:
-        """The data module of a base config with this cell's noise (same labels as its runs)."""
-        data = base_config(config_path(cell.extra["config"])).get("data") or {}
-        module, _, name = str(data["class_path"]).rpartition(".")
-        cls = getattr(importlib.import_module(module), name)
-        extra = {
-            k.split(".", 1)[1]: v
-            for k, v in flatten(self.conf.get("args") or {}).items()
-            if k.startswith("data.")
-        }
-        init = {**(data.get("init_args") or {}), **extra}
-        init.update(
-            noise_rate=cell.columns["noise_rate"],
-            noise_type="symmetric",
-            noise_seed=cell.columns["seed"],
-        )
-        datamodule = cls(**init)
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-        return datamodule
-
-    def figure(self, results: pd.DataFrame, path: str) -> None:
+    def figure(self, results: pd.DataFrame, settings: Settings) -> Figure:
+        """Ranking precision per model, and how the planted flips were fitted."""
         order = _method_order(results)
         figure, (precision, fitted) = new_figure(2, width=5.6)
         rows = results[results["metric"].isin(list(RANKING_METRICS))]
@@ -152,7 +125,7 @@ class Mislabelled(FitExperiment):
             aggregate(rows, ["method", "metric"]),
             group="method",
             bar="metric",
-            title=f"Ranking training points vs {_rate(results):g} planted noise",
+            title=f"Ranking training points vs {noise_rate(results):g} planted noise",
             ylabel="precision against planted flips",
             group_order=order,
             bar_order=list(RANKING_METRICS),
@@ -176,10 +149,8 @@ class Mislabelled(FitExperiment):
             },
         )
         fitted.set_xlabel("training method")
-        save_figure(
-            figure,
-            path,
-            f"E4: finding mislabelled training points ({', '.join(map(str, results['dataset'].unique()))})",
+        return with_title(
+            figure, f"E4: finding mislabelled training points ({dataset_names(results)})"
         )
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
@@ -208,7 +179,7 @@ class Mislabelled(FitExperiment):
             else "no planted flips"
         )
         intro = (
-            f"E4 (PAPER.md): {_rate(results):g} symmetric noise planted in the {settings.dataset} training labels "
+            f"E4 (PAPER.md): {noise_rate(results):g} symmetric noise planted in the {settings.dataset} training labels "
             f"({counts}). Each model ranks the training points by its highest probability for a class "
             "other than the given label; precision is against the planted flips. CV-logreg is the "
             "cleanlab-style baseline (out-of-sample probabilities of a logistic regression on pixels)."
@@ -235,6 +206,25 @@ def _method_order(results: pd.DataFrame) -> list[str]:
     return sorted(methods, key=lambda m: (rank.get(m, 9), m))
 
 
-def _rate(results: pd.DataFrame) -> float:
-    rates = results["noise_rate"].dropna().unique()
-    return float(rates[0]) if len(rates) else 0.0
+def _save_ranking(ranking: pd.DataFrame, cell: Cell, settings: Settings) -> None:
+    """The top ``keep_ranked`` rows of a ranking in ``<out>/rankings/<cell>.csv``."""
+    folder = os.path.join(settings.out, "rankings")
+    os.makedirs(folder, exist_ok=True)
+    keep = int(cell.extra["keep_ranked"])
+    ranking.head(keep).to_csv(os.path.join(folder, f"{cell.name}.csv"), index=False)
+
+
+def _datamodule(cell: Cell) -> Any:
+    """The data module of the cross-validation cell's base config with the grid's data
+    arguments and the cell's noise: the same training labels as the seed's runs."""
+    data = base_config(cell.extra["config"]).get("data") or {}
+    init = {**(data.get("init_args") or {}), **cell.extra["data_args"]}
+    init.update(
+        noise_rate=cell.columns["noise_rate"],
+        noise_type="symmetric",
+        noise_seed=cell.columns["seed"],
+    )
+    datamodule = build_datamodule({**data, "init_args": init})
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule

@@ -25,12 +25,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from benign.repro.base import Cell, Settings
-from benign.repro.experiments.fit import FitExperiment, metric_rows, run_metrics
+from benign.repro.base import Cell, Row
+from benign.repro.config import Settings
+from benign.repro.experiments.fit import FitExperiment
 from benign.repro.experiments.representation_report import (
     representation_figure,
     representation_summary,
@@ -49,7 +51,6 @@ class Representation(FitExperiment):
 
     def cells(self, settings: Settings) -> list[Cell]:
         conf = self.config(settings)
-        self.headline_eps = float(conf.get("headline_eps", 0.1))
         cells = []
         for seed in range(settings.seeds):
             columns = {"experiment": self.name, "backbone": "logistic-regression", "seed": seed}
@@ -65,9 +66,8 @@ class Representation(FitExperiment):
                 cells.append(cell)
         return cells
 
-    def run_cell(self, cell: Cell, settings: Settings) -> list[dict[str, Any]]:
-        if cell.args:
-            return super().run_cell(cell, settings)
+    def compute(self, cell: Cell, settings: Settings) -> list[Row]:
+        """One seed of the simulation (:func:`benign.theory.representation.simulate_claims`)."""
         sim = cell.extra["simulation"]
         measured = simulate_claims(
             int(cell.columns["seed"]),
@@ -91,11 +91,9 @@ class Representation(FitExperiment):
             rows.append(make_row(columns, str(item["metric"]), float(item["value"]), item["eps"]))
         return rows
 
-    def collect(
-        self, cell: Cell, settings: Settings, cli: Any, run_dir: str
-    ) -> list[dict[str, Any]]:
+    def collect(self, cell: Cell, settings: Settings, cli: Any, run_dir: str) -> list[Row]:
         """The run's metrics plus the fine-label probe on its penultimate features."""
-        rows = metric_rows(run_metrics(cli, run_dir), cell.columns)
+        rows = super().collect(cell, settings, cli, run_dir)
         max_iter = int(cell.extra.get("probe", {}).get("max_iter", 3000))
         train_x, train_fine, test_x, test_fine = fine_label_splits(cli.datamodule)
         model = cli.model
@@ -109,12 +107,14 @@ class Representation(FitExperiment):
             rows.append(make_row(columns, "probe_fine_acc", accuracy))
         return rows
 
-    def figure(self, results: pd.DataFrame, path: str) -> None:
-        representation_figure(results, getattr(self, "headline_eps", None)).savefig(path, dpi=130)
+    def figure(self, results: pd.DataFrame, settings: Settings) -> Figure:
+        """:func:`representation_figure` at the setting ``headline_eps``."""
+        return representation_figure(results, self.config(settings).get("headline_eps"))
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
+        """:func:`representation_summary` at the setting ``headline_eps``."""
         return representation_summary(
-            results, self.command(settings), getattr(self, "headline_eps", None)
+            results, self.command(settings), self.config(settings).get("headline_eps")
         )
 
 

@@ -8,10 +8,13 @@ Used by :class:`benign.repro.experiments.representation.Representation` and by
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from benign.repro import tables
 from benign.repro.plots import grouped_bars
 from benign.repro.stats import aggregate, format_mean_ci, mean_ci
 from benign.repro.tables import markdown_table
@@ -83,7 +86,7 @@ def probe_table(results: pd.DataFrame, headline_eps: float | None = None) -> pd.
     """Per method: coarse clean acc, coarse robust acc at ``headline_eps``, the fine-label probe
     (mean ± 95% CI over seeds)."""
     real = results[~results["dataset"].astype(str).str.startswith("sim-")]
-    eps = _headline(real, headline_eps)
+    eps = tables.headline_eps(real, "robust_acc", headline_eps, default=0.1)
     rows = []
     for method in [m for m in PROBE_ORDER if m in set(real["method"])]:
         mine = real[real["method"] == method]
@@ -100,13 +103,6 @@ def probe_table(results: pd.DataFrame, headline_eps: float | None = None) -> pd.
             row[label] = format_mean_ci(mean, ci) if n else "–"
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _headline(results: pd.DataFrame, wanted: float | None) -> float:
-    eps = sorted(results.loc[results["metric"] == "robust_acc", "eps"].dropna().unique())
-    positive = [e for e in eps if e > 0] or [0.0]
-    target = 0.1 if wanted is None else float(wanted)
-    return min(positive, key=lambda e: abs(e - target))
 
 
 def representation_summary(
@@ -159,40 +155,53 @@ def representation_summary(
 def representation_figure(
     results: pd.DataFrame, headline_eps: float | None = None, figure: Figure | None = None
 ) -> Figure:
-    """Three panels: Claim 2 curves, Claim 3 curves (with the interpolators' ceiling), probe bars."""
+    """Three panels: Claim 2 curves, Claim 3 curves (with the interpolators' ceiling), probe bars.
+
+    Draws into ``figure`` when given (e.g. ``plt.figure()`` in a notebook), else a new one.
+    """
     fig = figure if figure is not None else Figure()
     fig.set_size_inches(16, 4.6)
     claim2, claim3, probe = fig.subplots(1, 3)
     sim = results[results["dataset"].astype(str).str.startswith("sim-")]
-    for ax, data, methods in (
-        (claim2, "two-signal", ("raw", "standardized")),
-        (claim3, "noisy-slab", ("raw", "raw+cells", "any-interpolator")),
-    ):
-        for method in methods:
-            mine = sim[(sim["dataset"] == f"sim-{data}") & (sim["method"] == method)]
-            metric = "robust_acc_ceiling" if method == "any-interpolator" else "robust_acc"
-            curve = aggregate(mine[(mine["metric"] == metric) & mine["eps"].notna()], ["eps"])
-            if curve.empty:
-                continue
-            if method == "any-interpolator":
-                label, style = "ceiling for any zero-training-error classifier", "k:"
-            else:
-                acc = mine[mine["metric"] == "acc"]["value"].mean()
-                err = mine[mine["metric"] == "train_error"]["value"].mean()
-                label, style = f"{method} (natural acc {acc:.2f}, train error {err:.2f})", "o-"
-            ax.plot(curve["eps"], curve["mean"], style, markersize=4, label=label)
-        ax.set_xlabel(SIM_EPS_LABEL)
-        ax.set_ylabel("robust test accuracy")
-        ax.set_ylim(-0.03, 1.03)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="center right")
+    _simulation_panel(claim2, sim, "two-signal", ("raw", "standardized"))
+    _simulation_panel(claim3, sim, "noisy-slab", ("raw", "raw+cells", "any-interpolator"))
     eta = sim[sim["dataset"] == "sim-noisy-slab"]["noise_rate"]
     claim2.set_title("Claim 2, clean labels: same classifier, two representations", fontsize=10)
     claim3.set_title(
         f"Claim 3, label noise η = {eta.iloc[0] if len(eta) else float('nan'):g}", fontsize=10
     )
     real = results[~results["dataset"].astype(str).str.startswith("sim-")]
-    eps = _headline(real, headline_eps)
+    _probe_panel(probe, real, headline_eps)
+    fig.tight_layout()
+    return fig
+
+
+def _simulation_panel(ax: Axes, sim: pd.DataFrame, data: str, methods: Sequence[str]) -> None:
+    """Robust accuracy vs the attack radius of each representation on one simulated data set
+    (``any-interpolator``: the ceiling of every zero-training-error classifier)."""
+    for method in methods:
+        mine = sim[(sim["dataset"] == f"sim-{data}") & (sim["method"] == method)]
+        metric = "robust_acc_ceiling" if method == "any-interpolator" else "robust_acc"
+        curve = aggregate(mine[(mine["metric"] == metric) & mine["eps"].notna()], ["eps"])
+        if curve.empty:
+            continue
+        if method == "any-interpolator":
+            label, style = "ceiling for any zero-training-error classifier", "k:"
+        else:
+            acc = mine[mine["metric"] == "acc"]["value"].mean()
+            err = mine[mine["metric"] == "train_error"]["value"].mean()
+            label, style = f"{method} (natural acc {acc:.2f}, train error {err:.2f})", "o-"
+        ax.plot(curve["eps"], curve["mean"], style, markersize=4, label=label)
+    ax.set_xlabel(SIM_EPS_LABEL)
+    ax.set_ylabel("robust test accuracy")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center right")
+
+
+def _probe_panel(ax: Axes, real: pd.DataFrame, headline_eps: float | None) -> None:
+    """Per method, the fine-label probe's accuracy beside the coarse robust accuracy."""
+    eps = tables.headline_eps(real, "robust_acc", headline_eps, default=0.1)
     bars = pd.concat(
         [
             real[real["metric"] == "probe_fine_acc"],
@@ -201,11 +210,12 @@ def representation_figure(
     )
     table = aggregate(bars, ["method", "metric"])
     grouped_bars(
-        probe,
+        ax,
         table,
         "method",
         "metric",
-        title=f"Coarse-label models: linear probe for the fine labels ({', '.join(map(str, real['dataset'].unique()))})",
+        title="Coarse-label models: linear probe for the fine labels "
+        f"({tables.dataset_names(real)})",
         ylabel="test accuracy (mean ± 95% CI over seeds)",
         group_order=[m for m in PROBE_ORDER if m in set(table["method"])],
         bar_order=["probe_fine_acc", "robust_acc"],
@@ -214,6 +224,4 @@ def representation_figure(
             "robust_acc": f"coarse robust accuracy @ε={eps:g}",
         },
     )
-    probe.set_xlabel("training method (pixels: the probe on raw inputs)")
-    fig.tight_layout()
-    return fig
+    ax.set_xlabel("training method (pixels: the probe on raw inputs)")

@@ -34,9 +34,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
-from benign.repro.base import Cell, Experiment, Settings
-from benign.repro.config import experiment_settings
+from benign.repro.base import Cell, Experiment, Row
+from benign.repro.config import Settings, experiment_settings
 from benign.repro.experiments.theorem1_report import theorem1_figure, theorem1_summary
 from benign.repro.results import make_row
 from benign.theory.balls import BallDistribution, interpolation_floor, sample_bound
@@ -78,6 +79,7 @@ class Theorem1(Experiment):
 
     name = "theorem1"
     datasets = ("synthetic", "digits")
+    uses_dataset = False
 
     def config(self, settings: Settings) -> dict[str, Any]:
         """The merged settings of ``configs/experiments/theorem1.yaml`` (quick or full)."""
@@ -118,7 +120,7 @@ class Theorem1(Experiment):
                     cells.append(Cell(name, columns, extra=extra))
         return cells
 
-    def run_cell(self, cell: Cell, settings: Settings) -> list[dict[str, Any]]:
+    def run_cell(self, cell: Cell, settings: Settings) -> list[Row]:
         """All trials of one (configuration, m, method)."""
         extra = cell.extra
         config: BallConfig = extra["config"]
@@ -151,11 +153,13 @@ class Theorem1(Experiment):
                 rows.append(make_row(columns, metric, value, eps=eps))
         return rows
 
-    def figure(self, results: pd.DataFrame, path: str) -> None:
-        theorem1_figure(results).savefig(path, dpi=130)
+    def figure(self, results: pd.DataFrame, settings: Settings) -> Figure:
+        """:func:`theorem1_figure`."""
+        return theorem1_figure(results)
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
-        return theorem1_summary(results, settings)
+        """:func:`theorem1_summary`."""
+        return theorem1_summary(results, self.command(settings))
 
 
 @contextlib.contextmanager

@@ -6,17 +6,12 @@ Used by :class:`benign.repro.experiments.theorem1.Theorem1` and by
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 from scipy.stats import binomtest
 
 from benign.repro.tables import markdown_table
-
-if TYPE_CHECKING:
-    from benign.repro.base import Settings
 
 #: A fraction of trials this far below 1 - delta, under a one-sided exact binomial test at this
 #: level, would contradict the theorem; above it the data are consistent with it.
@@ -74,19 +69,9 @@ def theorem_table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def command_line(name: str, settings: Settings) -> str:
-    """The ``benign repro`` command that reproduces ``settings`` (no ``--dataset``: unused)."""
-    parts = ["benign repro", name, "--seeds", str(settings.seeds)]
-    if settings.quick:
-        parts.append("--quick")
-    if getattr(settings, "config", None):
-        parts += ["--config", str(settings.config)]
-    parts += [f"--set '{item}'" for item in getattr(settings, "overrides", ())]
-    return " ".join([*parts, "--out", settings.out])
-
-
-def theorem1_summary(results: pd.DataFrame, settings: Settings) -> str:
-    """``summary.md``: the command, the table, and the checks (verdicts, attack floor)."""
+def theorem1_summary(results: pd.DataFrame, command: str) -> str:
+    """``summary.md``: the ``command`` that made the results, the table, and the checks
+    (verdicts, attack floor)."""
     table = theorem_table(results)
     wide = trials_table(results)
     delta = 1 - float(table["1 - delta"].iloc[0])
@@ -112,7 +97,7 @@ def theorem1_summary(results: pd.DataFrame, settings: Settings) -> str:
         "",
         "Made by:",
         "",
-        f"```bash\n{command_line('theorem1', settings)}\n```",
+        f"```bash\n{command}\n```",
         "",
         "## Adversarial risk and Theorem 1's event",
         "",

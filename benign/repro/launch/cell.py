@@ -12,13 +12,14 @@ import importlib
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from benign.repro.base import Cell, Experiment, Settings, run_and_store, stored_path
+from benign.repro.base import Cell, Experiment, Row
+from benign.repro.config import Settings
 from benign.repro.registry import EXPERIMENTS, get_experiment
 from benign.repro.results import read_results
+from benign.repro.runner import run_and_store, stored_path
 
 
 @contextlib.contextmanager
@@ -64,7 +65,7 @@ def experiment_named(name: str) -> Experiment:
 
 def run_cell(
     experiment: str, settings: Settings, cell: Cell, threads: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[Row]:
     """Run ``cell`` of the experiment named ``experiment`` (:func:`experiment_named`) and
     store its rows in ``<out>/cells/<cell>.csv``; a cell stored already is only read back (a requeued array task
     that finished before it was stopped). A fit stopped by a signal (its checkpoint saved)
@@ -73,9 +74,5 @@ def run_cell(
     if os.path.isfile(path):
         return read_results(path).to_dict("records")
     set_threads(threads)
-    instance = experiment_named(experiment)
-    # Some experiments still read settings that cells() keeps on the instance (issue 18): build
-    # the grid once on this fresh instance so that they find them.
-    instance.cells(settings)
     with plain_argv(), stopped_as_exit_status():
-        return run_and_store(instance, cell, settings)
+        return run_and_store(experiment_named(experiment), cell, settings)

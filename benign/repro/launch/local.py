@@ -23,7 +23,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from benign.repro.base import Cell, Settings
+from benign.repro.base import Cell
+from benign.repro.config import Settings
 from benign.repro.launch.cell import STOPPED_STATUS, run_cell, set_threads
 
 

@@ -22,216 +22,37 @@ its run from the checkpoint in its own run directory:
 A plain ``scancel`` (SIGTERM) stops a cell without requeueing it. Lightning's own SLURM
 auto-requeue is never armed in these tasks (its handler is installed only where SIGUSR1 has
 none): it would write ``hpc_ckpt_<n>.ckpt`` into ``<out>/runs/``, which every cell shares.
+
+The ``--slurm.*`` options are :mod:`benign.repro.launch.slurm_options`; the queries of the
+array's state and the wait are :mod:`benign.repro.launch.slurm_jobs`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import submitit
-import yaml
 from submitit.core.utils import FailedJobError
 from submitit.helpers import Checkpointable
 
-from benign.errors import BenignError, ConfigError
-from benign.repro.base import Cell, CellsMissing, Settings, gather, grid, pending, stored_path
+from benign.errors import ConfigError
+from benign.repro.base import Cell
+from benign.repro.config import Settings
 from benign.repro.launch.cell import STOPPED_STATUS, experiment_named, run_cell
+from benign.repro.launch.slurm_jobs import SlurmError, active, requeue_if_running, wait
+from benign.repro.launch.slurm_options import SlurmOptions
+from benign.repro.runner import CellsMissing, gather, grid, pending, stored_path
 
-#: submitit reads its preemption signal from this variable (its default is USR2).
-PREEMPT_SIGNAL_ENV = "SUBMITIT_PREEMPT_SIGNAL"
 #: How many time limits in a row submitit's handler requeues a task for (preemptions and
 #: ``benign fit``'s own requeues do not count).
 MAX_TIMEOUTS = 20
-#: SLURM states after which a task never runs again by itself.
-TERMINAL = frozenset(
-    {
-        "COMPLETED",
-        "FAILED",
-        "CANCELLED",
-        "TIMEOUT",
-        "OUT_OF_MEMORY",
-        "NODE_FAIL",
-        "PREEMPTED",
-        "BOOT_FAIL",
-        "DEADLINE",
-        "SPECIAL_EXIT",
-        "REVOKED",
-    }
-)
-
-
-class SlurmError(BenignError, RuntimeError):
-    """SLURM refused a submission or a query (the message says what it answered)."""
-
-
-# -- options ----------------------------------------------------------------------------------
-
-
-def parse_time(value: Any) -> int:
-    """A SLURM time limit in whole minutes: ``90``, ``"90"``, ``"MM:SS"``, ``"HH:MM:SS"``,
-    ``"D-HH"``, ``"D-HH:MM"``, ``"D-HH:MM:SS"`` (seconds round up)."""
-    text = str(value).strip()
-    match = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
-    if isinstance(value, bool) or match is None:
-        raise ConfigError(
-            f"--slurm.time {value!r}: give minutes or [D-]HH:MM:SS, e.g. 90 or 01:30:00"
-        )
-    days, first, second, third = match.groups()
-    parts = [int(p) for p in (first, second, third) if p is not None]
-    if days is not None:  # D-HH[:MM[:SS]]
-        hours, minutes, seconds = (parts + [0, 0])[:3]
-        total = ((int(days) * 24 + hours) * 60 + minutes) * 60 + seconds
-    elif len(parts) == 1:  # minutes
-        total = parts[0] * 60
-    elif len(parts) == 2:  # MM:SS
-        total = parts[0] * 60 + parts[1]
-    else:  # HH:MM:SS
-        total = (parts[0] * 60 + parts[1]) * 60 + parts[2]
-    if total <= 0:
-        raise ConfigError(f"--slurm.time {value!r} must be positive")
-    return math.ceil(total / 60)
-
-
-def parse_mem(value: Any) -> str:
-    """A SLURM memory size: a number of megabytes or one with a K/M/G/T suffix (``8G``)."""
-    text = str(value).strip()
-    if isinstance(value, bool) or not re.fullmatch(r"\d+[KMGTkmgt]?[Bb]?", text):
-        raise ConfigError(f"--slurm.mem {value!r}: give megabytes or a size like 8G or 500M")
-    return text
-
-
-def _positive_int(key: str) -> Any:
-    def parse(value: Any) -> int:
-        if isinstance(value, bool) or not re.fullmatch(r"\d+", str(value).strip()):
-            raise ConfigError(f"--slurm.{key} {value!r} must be a whole number")
-        number = int(str(value).strip())
-        if number < (0 if key == "signal_delay_s" else 1):
-            raise ConfigError(f"--slurm.{key} must be >= 1, got {number}")
-        return number
-
-    return parse
-
-
-def _text(key: str) -> Any:
-    def parse(value: Any) -> str:
-        text = str(value).strip()
-        if not text or any(c.isspace() for c in text):
-            raise ConfigError(f"--slurm.{key} {value!r} must be one word")
-        return text
-
-    return parse
-
-
-@dataclass(frozen=True)
-class SlurmOptions:
-    """The ``--slurm.*`` options (``--slurm.config FILE`` holds the same keys in YAML).
-
-    Attributes:
-        partition, account, qos: as ``sbatch --partition/--account/--qos`` (cluster default).
-        gpus_per_task, cpus_per_task: resources of every array task (one cell).
-        mem: memory of every task, ``8G`` or megabytes.
-        time: time limit of every task in minutes (``--slurm.time`` also takes HH:MM:SS).
-        array_parallelism: at most this many tasks run at once (``--array=0-N%K``).
-        signal_delay_s: SIGUSR1 this many seconds before the time limit (checkpoint, requeue).
-    """
-
-    partition: str | None = None
-    gpus_per_task: int | None = None
-    cpus_per_task: int | None = None
-    mem: str | None = None
-    time: int = 60
-    array_parallelism: int | None = None
-    account: str | None = None
-    qos: str | None = None
-    signal_delay_s: int = 90
-
-    @classmethod
-    def keys(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
-
-    @classmethod
-    def parse(cls, config: str | None = None, values: Mapping[str, Any] | None = None):
-        """Options from the YAML file ``config`` updated with ``values`` (the command line;
-        None means not given)."""
-        merged: dict[str, Any] = {}
-        if config is not None:
-            if not os.path.isfile(config):
-                raise ConfigError(f"--slurm.config {config!r} not found: check the path")
-            with open(config) as handle:
-                data = yaml.safe_load(handle) or {}
-            if not isinstance(data, dict):
-                raise ConfigError(f"--slurm.config {config} must hold a YAML mapping of options")
-            unknown = sorted(set(data) - set(cls.keys()))
-            if unknown:
-                raise ConfigError(
-                    f"--slurm.config {config}: unknown key(s) {', '.join(unknown)}; the keys are "
-                    f"{', '.join(cls.keys())}"
-                )
-            merged.update({k: v for k, v in data.items() if v is not None})
-        merged.update({k: v for k, v in (values or {}).items() if v is not None})
-        return cls(**{key: _PARSERS[key](value) for key, value in merged.items()})
-
-    def executor_parameters(self) -> dict[str, Any]:
-        """submitit ``SlurmExecutor`` parameters for the cell tasks."""
-        parameters: dict[str, Any] = {
-            "time": self.time,
-            "signal_delay_s": self.signal_delay_s,
-            # SIGUSR1, not submitit's USR2: the signal benign fit checkpoints on.
-            "setup": [f"export {PREEMPT_SIGNAL_ENV}=USR1"],
-            "additional_parameters": {"signal": f"USR1@{self.signal_delay_s}", "requeue": True},
-        }
-        for key in ("partition", "gpus_per_task", "cpus_per_task", "mem", "account", "qos"):
-            if getattr(self, key) is not None:
-                parameters[key] = getattr(self, key)
-        if self.array_parallelism is not None:
-            parameters["array_parallelism"] = self.array_parallelism
-        return parameters
-
-
-_PARSERS: dict[str, Any] = {
-    "partition": _text("partition"),
-    "account": _text("account"),
-    "qos": _text("qos"),
-    "gpus_per_task": _positive_int("gpus_per_task"),
-    "cpus_per_task": _positive_int("cpus_per_task"),
-    "array_parallelism": _positive_int("array_parallelism"),
-    "signal_delay_s": _positive_int("signal_delay_s"),
-    "mem": parse_mem,
-    "time": parse_time,
-}
-
-
-# -- inside a task ----------------------------------------------------------------------------
-
-
-def _scontrol(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["scontrol", *args], capture_output=True, text=True, timeout=60)
-
-
-def job_state(job_id: str) -> str | None:
-    """``scontrol show job``'s JobState of a job or array task (None if SLURM does not know it)."""
-    out = _scontrol("show", "job", "--oneliner", job_id)
-    match = re.search(r"\bJobState=(\S+)", out.stdout)
-    return match.group(1) if out.returncode == 0 and match else None
-
-
-def requeue_if_running(job_id: str) -> bool:
-    """Requeue the job unless it is ending already: a cancelled task (``scancel``'s SIGTERM)
-    stays cancelled, and one that ``benign fit`` requeued itself is not requeued twice."""
-    if job_state(job_id) != "RUNNING":
-        return False
-    out = _scontrol("requeue", job_id)
-    return out.returncode == 0
 
 
 class CellTask(Checkpointable):
@@ -266,9 +87,6 @@ def gather_task(experiment: str, settings: Settings) -> str:
     instance = experiment_named(experiment)
     gather(instance, settings, grid(instance, settings))
     return os.path.join(settings.out, "results.csv")
-
-
-# -- submitting and waiting -------------------------------------------------------------------
 
 
 @dataclass
@@ -361,72 +179,6 @@ def submit(
     return submission
 
 
-def task_states(job_id: str) -> dict[str, str] | None:
-    """Each task's state (``{"12_0": "RUNNING", "12_[1-3]": "PENDING"}``), None once SLURM
-    forgot the job."""
-    out = subprocess.run(
-        ["squeue", "--noheader", "--states=all", f"--jobs={job_id}", "--format=%i|%T"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if out.returncode != 0:
-        if "Invalid job id" in out.stderr:
-            return None
-        raise SlurmError(f"squeue failed for job {job_id}: {out.stderr.strip()}")
-    rows = [line.split("|", 1) for line in out.stdout.splitlines() if "|" in line]
-    return {task.strip(): state.strip() for task, state in rows} or None
-
-
-def active(job_id: str) -> bool:
-    """Whether a task of the job may still run (pending, running, being requeued...)."""
-    states = task_states(job_id)
-    return states is not None and any(state not in TERMINAL for state in states.values())
-
-
-def wait(
-    submission: Submission,
-    settings: Settings,
-    progress: bool = True,
-    poll_s: float = 1.0,
-    max_poll_s: float = 30.0,
-) -> None:
-    """Block until no task of the array may run again (a requeued task is waited for)."""
-    from tqdm.auto import tqdm
-
-    names = list(submission.tasks)
-    bar = tqdm(
-        total=len(names), desc=f"array {submission.array_job_id}", unit="cell", disable=not progress
-    )
-    try:
-        confirmed, failures = False, 0
-        while True:
-            stored = sum(
-                os.path.isfile(os.path.join(settings.cells_dir, f"{n}.csv")) for n in names
-            )
-            bar.update(stored - bar.n)
-            try:
-                running = active(submission.array_job_id)
-                failures = 0
-            except (SlurmError, subprocess.TimeoutExpired):
-                failures += 1  # slurmctld busy or restarting: ask again, a few times
-                if failures > 10:
-                    raise
-                time.sleep(max_poll_s)
-                continue
-            if not running:
-                if confirmed:  # twice in a row: no requeue was under way in between
-                    return
-                confirmed = True
-                time.sleep(min(poll_s, 2.0))
-                continue
-            confirmed = False
-            time.sleep(poll_s)
-            poll_s = min(max_poll_s, poll_s * 1.5)
-    finally:
-        bar.close()
-
-
 def missing_report(submission: Submission | None, settings: Settings, cells: Sequence[Cell]) -> str:
     """A line naming the first cell without stored rows, its task and that task's log."""
     missing = [cell for cell in cells if not os.path.isfile(stored_path(settings, cell))]
@@ -487,7 +239,8 @@ def launch(
             file=sys.stderr,
         )
         return False
-    wait(submission, settings, progress=progress)
+    outputs = [os.path.join(settings.cells_dir, f"{name}.csv") for name in submission.tasks]
+    wait(submission.array_job_id, outputs, progress=progress)
     try:
         gather(instance, settings, cells)
     except CellsMissing as error:
