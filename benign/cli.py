@@ -18,12 +18,12 @@ from typing import Any
 
 import yaml
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from benign import quiet
+from benign import preflight, quiet
 from benign.callbacks import NoiseManifest, WandbRunArtifacts
 from benign.callbacks.fault_tolerance import EpochSeed, PreemptionCheckpoint
 from benign.cli_errors import (
@@ -39,8 +39,8 @@ from benign.data import DATASETS, BenignDataModule
 from benign.loggers import WANDB_MODES, build_loggers
 from benign.methods import BenignModule
 from benign.run_dir import RunLocation, default_run_name, new_run_name, run_dir_of_checkpoint
-from benign.run_start import FitStart, mark_finished, start_fit
-from benign.slurm import requeue_if_requested
+from benign.run_start import FitStart, mark_finished, record_resume, start_fit
+from benign.slurm import launch_rank, requeue_if_requested
 
 DEFAULT_SAVE_DIR = "runs"
 #: Exit status of a run stopped by SIGTERM/SIGUSR1 after saving its checkpoint (128 + SIGTERM).
@@ -59,7 +59,8 @@ class SaveRunConfig(SaveConfigCallback):
     def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
         log_dir = trainer.log_dir  # collective: every rank asks
         config_path = os.path.join(log_dir or "", self.config_filename)
-        if stage == "fit" and trainer.ckpt_path and os.path.isfile(config_path):
+        # A fit finds a config.yaml only in a run it resumes (a new or restarted run has none).
+        if stage == "fit" and os.path.isfile(config_path):
             return
         super().setup(trainer, pl_module, stage)
 
@@ -78,6 +79,7 @@ class BenignCLI(LightningCLI):
         self.run_location: RunLocation | None = None
         self.fit_start: FitStart | None = None
         self.created_run_dir: str | None = None
+        self.resume_changes: dict[str, tuple[Any, Any]] | None = None
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         kwargs.setdefault("save_config_callback", SaveRunConfig)
         kwargs.setdefault("seed_everything_default", 0)
@@ -178,6 +180,12 @@ class BenignCLI(LightningCLI):
         # fast_dev_run writes nothing (Lightning would still save last.ckpt at train end).
         if self.subcommand == "fit" and not trainer_config.get("fast_dev_run"):
             self._add_run_callbacks(callbacks, location)
+            if self.resume_changes is not None and launch_rank() == 0:
+                # written once the checkpoint is restored: a resume that fails changes nothing
+                changes = self.resume_changes
+                callbacks.append(
+                    LambdaCallback(on_train_start=lambda *_: record_resume(location.path, changes))
+                )
         kwargs["callbacks"] = callbacks
         return super().instantiate_trainer(**kwargs)
 
@@ -198,16 +206,24 @@ class BenignCLI(LightningCLI):
         save_dir = trainer_config.get("default_root_dir") or DEFAULT_SAVE_DIR
         subcommand_config = self.config.get(str(self.subcommand), self.config)
         ckpt_path = subcommand_config.get("ckpt_path")
-        base_name = self._get(self.config, "run_name") or self._default_name()
+        base_name = preflight.check_run_name(
+            self._get(self.config, "run_name") or self._default_name()
+        )
         if self.subcommand == "fit" and trainer_config.get("fast_dev_run"):
             # A smoke test of the whole loop: Lightning logs and checkpoints nothing; no run is made.
             return RunLocation(save_dir, base_name)
+        # Everything a bad input can break is checked before the first file is written.
+        if launch_rank() == 0:
+            preflight.check_save_dir(save_dir)
+            self.datamodule.build()
         if self.subcommand == "fit":
-            start = self.fit_start = start_fit(save_dir, base_name, ckpt_path)
+            start = self.fit_start = start_fit(save_dir, base_name, ckpt_path, self._check_start)
             if start.created:
                 self.created_run_dir = start.location.path
             self.config_init[self.subcommand]["ckpt_path"] = start.ckpt_path
             return start.location
+        if ckpt_path and ckpt_path not in preflight.CKPT_KEYWORDS and launch_rank() == 0:
+            self._check_checkpoint(ckpt_path)
         # validate / test / predict log next to the checkpoint they evaluate when it is in a run
         run_dir = run_dir_of_checkpoint(ckpt_path) if ckpt_path and ckpt_path != "last" else None
         if run_dir is not None:
@@ -221,6 +237,25 @@ class BenignCLI(LightningCLI):
         if not os.path.exists(location.path):
             self.created_run_dir = location.path
         return location
+
+    def _check_checkpoint(self, ckpt_path: str) -> None:
+        checkpoint = preflight.read_checkpoint(ckpt_path)
+        preflight.check_checkpoint_fits(checkpoint, ckpt_path, self.model, self.datamodule)
+
+    def _check_start(self, start: FitStart) -> None:
+        """A fit's checkpoint must load into this model; a resume must not change the run."""
+        if start.ckpt_path and start.ckpt_path not in preflight.CKPT_KEYWORDS:
+            self._check_checkpoint(start.ckpt_path)
+        recorded_path = os.path.join(start.location.path, "config.yaml")
+        if not start.resumed or not os.path.isfile(recorded_path):
+            return
+        with open(recorded_path) as handle:
+            recorded = yaml.safe_load(handle) or {}
+        parser = self._parser(self.subcommand)
+        requested = yaml.safe_load(parser.dump(self.config[self.subcommand], skip_none=False))
+        identity, other = preflight.changed_keys(recorded, requested)
+        preflight.refuse_identity_change(start.location.path, identity)
+        self.resume_changes = {k: v for k, v in other.items() if k != "ckpt_path"}
 
     def _default_name(self) -> str:
         datamodule, model = self.datamodule, self.model

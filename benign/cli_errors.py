@@ -156,6 +156,8 @@ def check_checkpoint_path(argv: list[str]) -> None:
 
 def checkpoint_error(error: BaseException, ckpt_path: str) -> BenignError | None:
     """A one-line error for a checkpoint that cannot be loaded into the configured model."""
+    if isinstance(error, BenignError):  # already says what is wrong (e.g. benign.preflight's)
+        return None
     for cause in _chain(error):
         text = str(cause)
         if isinstance(cause, RuntimeError) and "Error(s) in loading state_dict" in text:
@@ -205,7 +207,9 @@ def _chain(error: BaseException) -> list[BaseException]:
     current: BaseException | None = error
     while current is not None and current not in seen:
         seen.append(current)
-        current = current.__cause__ or current.__context__
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
     return seen
 
 

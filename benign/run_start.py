@@ -19,7 +19,9 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from benign.errors import ConfigError
 from benign.run_dir import (
@@ -46,13 +48,15 @@ HANDOVER_TIMEOUT_S = 300.0
 @dataclass(frozen=True)
 class FitStart:
     """The run directory of a fit, the checkpoint it resumes (``None``: a fresh start), and the
-    run's identity record."""
+    run's identity record. Until :func:`start_fit` takes it, ``created`` means "to be claimed"
+    (under ``location``'s name or the next free ``-v<N>``) and ``restart`` "to be cleared"."""
 
     location: RunLocation
     ckpt_path: str | None
     record: dict
     resumed: bool
     created: bool = False
+    restart: bool = False
 
 
 def last_checkpoint(run_dir: str) -> str | None:
@@ -61,13 +65,37 @@ def last_checkpoint(run_dir: str) -> str | None:
     return path if os.path.isfile(path) else None
 
 
-def start_fit(save_dir: str, base_name: str, ckpt_path: str | None) -> FitStart:
-    """Decide (rank zero) or learn (other ranks) where this fit writes and what it resumes."""
+def start_fit(
+    save_dir: str,
+    base_name: str,
+    ckpt_path: str | None,
+    check: Callable[[FitStart], None] | None = None,
+) -> FitStart:
+    """Decide (rank zero) or learn (other ranks) where this fit writes and what it resumes.
+
+    ``check`` sees rank zero's decision before anything is written: when it raises, no run
+    directory is claimed and no earlier run is touched."""
     if launch_rank() > 0:
         return _follow_rank_zero(save_dir)
     start = _decide(save_dir, base_name, ckpt_path)
+    if check is not None:
+        check(start)
+    start = _take(start, base_name)
     _hand_over(save_dir, start)
     return start
+
+
+def _take(start: FitStart, base_name: str) -> FitStart:
+    """Carry out a decision: claim the new directory or clear the run that starts again."""
+    if start.restart:
+        _clear_partial_run(start.location.path)
+    if not start.created:
+        return start
+    save_dir = start.location.save_dir
+    name = claim_run_dir(save_dir, start.location.name)
+    record = new_record(name, job_key(), base_name)
+    write_record(os.path.join(save_dir, name), record)
+    return FitStart(RunLocation(save_dir, name), start.ckpt_path, record, resumed=False, created=True)
 
 
 def _decide(save_dir: str, base_name: str, ckpt_path: str | None) -> FitStart:
@@ -76,14 +104,17 @@ def _decide(save_dir: str, base_name: str, ckpt_path: str | None) -> FitStart:
     if requeued is not None:
         run_dir = os.path.join(save_dir, requeued)
         resume = last_checkpoint(run_dir)
-        if resume is None:  # stopped before its first checkpoint: start that run again, in place
-            _clear_partial_run(run_dir)
+        # (stopped before its first checkpoint: that run starts again, in place)
         log.info(
             f"SLURM job {job} (restart {restart_count()}) continues run {requeued}"
             + (f" from {resume}" if resume else " from the start (it saved no checkpoint)")
         )
         return FitStart(
-            RunLocation(save_dir, requeued), resume, read_record(run_dir), resumed=bool(resume)
+            RunLocation(save_dir, requeued),
+            resume,
+            read_record(run_dir),
+            resumed=bool(resume),
+            restart=resume is None,
         )
     if ckpt_path == "last":
         name = latest_run_name(save_dir, base_name)
@@ -99,10 +130,7 @@ def _decide(save_dir: str, base_name: str, ckpt_path: str | None) -> FitStart:
     run_dir = run_dir_of_checkpoint(ckpt_path) if ckpt_path else None
     if run_dir is not None:
         return _resume(os.path.dirname(run_dir), os.path.basename(run_dir), ckpt_path)
-    name = claim_run_dir(save_dir, base_name)
-    record = new_record(name, job, base_name)
-    write_record(os.path.join(save_dir, name), record)
-    return FitStart(RunLocation(save_dir, name), ckpt_path, record, resumed=False, created=True)
+    return FitStart(RunLocation(save_dir, base_name), ckpt_path, {}, resumed=False, created=True)
 
 
 def _resume(save_dir: str, name: str, ckpt_path: str | None) -> FitStart:
@@ -164,6 +192,18 @@ def _follow_rank_zero(save_dir: str) -> FitStart:
     run_dir = run_dir.rstrip(os.sep)
     location = RunLocation(os.path.dirname(run_dir), os.path.basename(run_dir))
     return FitStart(location, ckpt_path, read_record(run_dir), resumed=ckpt_path is not None)
+
+
+def record_resume(run_dir: str, changes: dict[str, tuple[Any, Any]]) -> None:
+    """Add a resume (its time and the options it changed, e.g. max_epochs) to ``run.json``."""
+    record = read_record(run_dir)
+    if not record:
+        return
+    entry = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "changed": {key: [old, new] for key, (old, new) in changes.items()},
+    }
+    write_record(run_dir, {**record, "resumes": [*record.get("resumes", []), entry]})
 
 
 def mark_finished(run_dir: str) -> None:

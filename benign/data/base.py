@@ -144,6 +144,7 @@ class BenignDataModule(SplitLoadersMixin, NoiseStateMixin, L.LightningDataModule
         self._raw: RawSplits | None = None
         self._labels: TrainingLabels | None = None
         self._pending_state: dict[str, Any] | None = None
+        self._announced = False  # the noise line is printed once, at the first setup
         self.train_dataset: IndexedTensorDataset | None = None
         self.train_eval_dataset: IndexedTensorDataset | None = None
         self.val_dataset: IndexedTensorDataset | None = None
@@ -245,7 +246,15 @@ class BenignDataModule(SplitLoadersMixin, NoiseStateMixin, L.LightningDataModule
         self._check_files()
 
     def setup(self, stage: str | None = None) -> None:
-        """Build every split once (all in memory); later calls reuse them."""
+        """Build every split once (all in memory, :meth:`build`); later calls reuse them."""
+        self.build()
+        if not self._announced:
+            self._announced = True
+            self._log_noise()
+
+    def build(self) -> None:
+        """Load and check the files and build every split and the training labels, printing
+        nothing: the CLI calls it before it creates a run, so bad data leaves nothing behind."""
         if self._labels is not None:
             return
         self._check_files()
@@ -270,9 +279,10 @@ class BenignDataModule(SplitLoadersMixin, NoiseStateMixin, L.LightningDataModule
         pending, self._pending_state = self._pending_state, None
         if pending:
             self._apply_state(pending, computed_sources=pool)
+            self._announced = True
+            self._log_noise(" [restored from checkpoint]")
         else:
             self._set_labels(build_training_labels(self, labels, pool))
-        self._log_noise(" [restored from checkpoint]" if pending else "")
 
     def _log_noise(self, suffix: str = "") -> None:
         """The one ``noise: ...`` info line (rank zero only)."""

@@ -72,7 +72,9 @@ class NoiseStateMixin:
         """The training split and its observed labels, so a resumed run never redraws noise."""
         if self._labels is None:
             return dict(self._pending_state or {})
-        return self._labels.state(self.label_level, self.num_classes)
+        state = self._labels.state(self.label_level, self.num_classes)
+        # what the model was trained on, for "checkpoint of digits cannot be tested on mnist5k"
+        return {**state, "dataset": self.name, "input_shape": list(self.input_shape)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the saved training labels (now if set up, else at the next ``setup``)."""
@@ -82,6 +84,7 @@ class NoiseStateMixin:
             self._pending_state = dict(state_dict)
         else:
             self._apply_state(state_dict, computed_sources=self._labels.source_indices.numpy())
+            self._announced = True
             self._log_noise(" [restored from checkpoint]")
 
     def _apply_state(self, state: dict[str, Any], computed_sources: np.ndarray) -> None:

@@ -132,33 +132,6 @@ def test_two_seeded_deterministic_runs_are_identical(runs):
     assert all(torch.equal(a[key], b[key]) for key in a)
 
 
-def test_resume_trains_on_the_checkpointed_labels_not_a_new_draw(tmp_path, monkeypatch):
-    """Even when the noise seed on the command line changed, the resumed run keeps (and records in
-    its manifest) the noisy labels of the checkpoint."""
-    config = write_config(tmp_path / "config.yaml", callbacks=[], max_epochs=1)
-    args = [
-        "fit",
-        "--config",
-        config,
-        "--test_after_fit",
-        "false",
-        "--trainer.enable_checkpointing",
-        "true",
-    ]
-    assert run_benign(args, monkeypatch) == 0
-    run_dir = tmp_path / "runs" / RUN_NAME
-    first = manifest(run_dir)
-    redraw = ["--data.noise_seed", "7", "--trainer.max_epochs", "2", "--ckpt_path", "last"]
-    assert run_benign([*args, *redraw], monkeypatch) == 0
-    assert (
-        load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["epoch"] == 1
-    )  # resumed, not restarted
-    assert sorted(os.listdir(tmp_path / "runs")) == [RUN_NAME]
-    resumed = manifest(run_dir)
-    assert (resumed["observed_labels"] == first["observed_labels"]).all()
-    assert (resumed["noisy_indices"] == first["noisy_indices"]).all()
-
-
 def test_the_training_order_is_a_function_of_seed_and_epoch():
     data = list(range(50))
     orders = {}
