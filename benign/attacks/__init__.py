@@ -9,24 +9,40 @@ as it found it (modes, ``requires_grad``, ``.grad``, BatchNorm statistics). See
 - :class:`FGSM`: Goodfellow et al. 2015; ``random_start=True`` is FGSM-RS of Wong et al. 2020.
 - :class:`PGD`: Madry et al. 2018, linf / l2, random restarts, cross-entropy or CW margin loss.
 - :class:`TRADESAttack`: the KL inner maximisation of TRADES, Zhang et al. 2019.
-- :class:`AutoAttack`: Croce & Hein 2020 via torchattacks (``pip install 'benign[autoattack]'``).
+- :class:`APGD`: Auto-PGD of Croce & Hein 2020 (CE, DLR, targeted DLR), plain PyTorch.
+- :class:`Ensemble`: per point the worst case over several attacks; :class:`APGDEnsemble` the
+  default test evaluation of :class:`~benign.callbacks.RobustnessEval`.
+- :class:`AutoAttack`: Croce & Hein 2020 as published, from torchattacks' components
+  (``pip install 'benign[autoattack]'``).
 """
 
-from benign.attacks._projection import clamp_to_box, per_example_randomness, project
+from benign.attacks._projection import (
+    clamp_to_box,
+    per_example_randomness,
+    project,
+    subset_randomness,
+)
+from benign.attacks.apgd import APGD
 from benign.attacks.autoattack import AutoAttack
 from benign.attacks.base import Attack, attack_mode
+from benign.attacks.ensemble import APGDEnsemble, Ensemble, attack_label
 from benign.attacks.fgsm import FGSM
 from benign.attacks.pgd import PGD
 from benign.attacks.trades import TRADESAttack
 
 __all__ = [
+    "APGD",
+    "APGDEnsemble",
     "FGSM",
     "PGD",
     "Attack",
     "AutoAttack",
+    "Ensemble",
     "TRADESAttack",
+    "attack_label",
     "attack_mode",
     "clamp_to_box",
     "per_example_randomness",
     "project",
+    "subset_randomness",
 ]

@@ -91,6 +91,28 @@ def per_example_randomness(seeds: Tensor) -> Iterator[None]:
         _EXAMPLE_SEEDS.reset(token)
 
 
+@contextlib.contextmanager
+def subset_randomness(rows: Tensor, salt: int) -> Iterator[None]:
+    """Inside :func:`per_example_randomness`, draw for the examples ``rows`` of the current batch
+    only, from seeds derived from theirs and ``salt``, with a fresh draw count.
+
+    An attack run on a subset of the batch (the points an ensemble has not broken yet) wraps
+    it in this, with a ``salt`` naming the stage: a point then gets the same random starts
+    whichever other points of its batch reached that stage. Outside, it does nothing.
+    """
+    context = _EXAMPLE_SEEDS.get()
+    if context is None:
+        yield
+        return
+    parents = context[0]
+    seeds = [(int(parents[r]) * 1_000_033 + 7_919 * (salt + 1)) % 2**62 for r in rows.tolist()]
+    token = _EXAMPLE_SEEDS.set([seeds, 0])
+    try:
+        yield
+    finally:
+        _EXAMPLE_SEEDS.reset(token)
+
+
 def _example_noise(x: Tensor, kind: str) -> Tensor | None:
     """Inside :func:`per_example_randomness`: ``uniform`` [0, 1) or ``normal`` noise shaped like
     ``x``, example ``j`` from its own generator; else ``None`` (use the global generator)."""

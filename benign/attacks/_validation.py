@@ -13,6 +13,8 @@ from benign.errors import ConfigError
 
 NORMS = ("linf", "l2")
 LOSSES = ("ce", "cw")
+#: Losses of APGD (Croce & Hein 2020): cross-entropy, the CW margin, and their DLR ratio.
+APGD_LOSSES = ("ce", "cw", "dlr")
 MODEL_MODES = ("eval", "train")
 
 

@@ -1,11 +1,14 @@
-"""An adapter to torchattacks' AutoAttack, Croce & Hein 2020, for final evaluations.
+"""AutoAttack as published (Croce & Hein 2020), from torchattacks' components, for final evaluations.
 
 "Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks"
-(Croce, Hein; ICML 2020, arXiv 2003.01690). The "standard" version runs APGD-CE, APGD-T (targeted
-DLR), FAB-T and Square, each on the points the previous ones did not break.
+(Croce, Hein; ICML 2020, arXiv 2003.01690; reference code github.com/fra31/auto-attack). Each
+attack runs on the points the previous ones left correctly classified; a point is robust only if
+all fail. torchattacks' own ``AutoAttack`` leaves APGD, APGD-T and FAB at its 10-iteration
+defaults and APGD-T/FAB-T at ``n_classes - 1`` targets; here every component is set to the
+paper's values (see :data:`PUBLISHED`), which :func:`components` builds and tests read back.
 
 Optional dependency: ``pip install 'benign[autoattack]'`` (torchattacks). torchattacks binds the model
-at construction, so the adapter builds its attack at call time, around the model it is given.
+at construction, so the adapter builds its attacks at call time, around the model it is given.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import importlib
 import importlib.util
 import math
 import numbers
+import warnings
 from types import ModuleType
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -28,6 +33,37 @@ VERSIONS = ("standard", "plus", "rand")
 # The DLR losses compare the top logits: APGD-DLR needs 3 classes, targeted DLR needs 4.
 _MIN_CLASSES = {"standard": 4, "plus": 4, "rand": 3}
 _MISSING = "AutoAttack needs torchattacks: pip install 'benign[autoattack]'"
+#: The reference code's target classes of APGD-T and FAB-T (fewer when the model has fewer).
+TARGETS = 9
+
+#: What each version runs, in order: (label, torchattacks class, its settings). Every attack
+#: uses ``seed=0``; 100 iterations for APGD/APGD-T/FAB, 5,000 queries for Square (p_init 0.8).
+PUBLISHED: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
+    "standard": [
+        ("apgd-ce", "APGD", {"loss": "ce", "steps": 100, "n_restarts": 1}),
+        ("apgd-t", "APGDT", {"steps": 100, "n_restarts": 1, "n_target_classes": TARGETS}),
+        ("fab-t", "FAB", {"steps": 100, "n_restarts": 1, "multi_targeted": True,
+                          "n_target_classes": TARGETS}),
+        ("square", "Square", {"n_queries": 5000, "n_restarts": 1, "p_init": 0.8}),
+    ],
+    "plus": [
+        ("apgd-ce", "APGD", {"loss": "ce", "steps": 100, "n_restarts": 5}),
+        ("apgd-dlr", "APGD", {"loss": "dlr", "steps": 100, "n_restarts": 5}),
+        ("fab", "FAB", {"steps": 100, "n_restarts": 5, "multi_targeted": False}),
+        ("square", "Square", {"n_queries": 5000, "n_restarts": 1, "p_init": 0.8}),
+        ("apgd-t", "APGDT", {"steps": 100, "n_restarts": 1, "n_target_classes": TARGETS}),
+        ("fab-t", "FAB", {"steps": 100, "n_restarts": 1, "multi_targeted": True,
+                          "n_target_classes": TARGETS}),
+    ],
+    "rand": [
+        ("apgd-ce", "APGD", {"loss": "ce", "steps": 100, "n_restarts": 1, "eot_iter": 20}),
+        ("apgd-dlr", "APGD", {"loss": "dlr", "steps": 100, "n_restarts": 1, "eot_iter": 20}),
+    ],
+}  # fmt: skip
+
+
+class AutoAttackWarning(UserWarning):
+    """One of AutoAttack's own reliability flags was raised (see :class:`AutoAttack`)."""
 
 
 def _torchattacks() -> ModuleType:
@@ -35,6 +71,26 @@ def _torchattacks() -> ModuleType:
         return importlib.import_module("torchattacks")
     except ImportError as err:
         raise ConfigError(_MISSING) from err
+
+
+def components(
+    model: nn.Module, eps: float, norm: str, version: str, n_classes: int, seed: int = 0
+) -> list[tuple[str, Any]]:
+    """The version's torchattacks attacks around ``model``, set to :data:`PUBLISHED`."""
+    torchattacks = _torchattacks()
+    built = []
+    for label, cls_name, settings in PUBLISHED[version]:
+        settings = dict(settings)
+        targets = settings.pop("n_target_classes", None)
+        cls = getattr(torchattacks, cls_name)
+        kwargs = {"norm": {"linf": "Linf", "l2": "L2"}[norm], "eps": eps, "seed": seed}
+        if cls_name in ("APGDT", "FAB"):
+            kwargs["n_classes"] = n_classes
+        attack = cls(model, **kwargs, **settings)
+        if targets is not None:  # torchattacks' constructors set n_classes - 1 targets
+            attack.n_target_classes = min(targets, n_classes - 1)
+        built.append((label, attack))
+    return built
 
 
 class _AsImages(nn.Module):
@@ -67,20 +123,35 @@ class _AsImages(nn.Module):
 
 
 class AutoAttack(Attack):
-    """torchattacks' AutoAttack (Croce & Hein 2020) behind the :class:`Attack` interface.
+    """AutoAttack (Croce & Hein 2020) as published, behind the :class:`Attack` interface.
 
-    The model is in eval mode for the attack (AutoAttack's own convention), parameters do not
-    require grad, and the caller's global RNG state is preserved (torchattacks reseeds it with
-    ``seed``). The result is projected onto the eps-ball and ``[0, 1]`` once more, to absorb
-    floating-point overshoot of the third-party code.
+    What runs, each on the points all previous attacks (and the clean input) left correctly
+    classified, every one with one restart unless stated and ``seed=0`` (:data:`PUBLISHED`):
+
+    - ``"standard"``: APGD-CE (100 iterations), APGD-T (targeted DLR, 9 target classes x 100
+      iterations), FAB-T (9 target classes x 100 iterations), Square (5,000 queries, p_init 0.8);
+    - ``"plus"``: APGD-CE and APGD-DLR (5 restarts each), FAB (5 restarts), Square, APGD-T, FAB-T;
+    - ``"rand"`` (randomised defences): APGD-CE and APGD-DLR, each averaging 20 gradient draws
+      (EOT) per iteration.
+
+    Its reliability flags, as the reference code reports them, are checked on every call,
+    warned about (:class:`AutoAttackWarning`) and kept in ``last_flags``: ``zero_gradients``
+    (clean points whose input gradient of the cross-entropy is all zero), ``randomized`` (two
+    forward passes of the same batch differ: use ``"rand"``) and ``square_breaks`` (points Square
+    broke after every white-box attack failed: a sign of gradient masking). ``last_breaks``
+    holds how many points each attack broke. The model is in eval mode; the caller's RNG state is
+    preserved (torchattacks reseeds the global generator with ``seed`` per attack, so the result
+    depends on the batch a point is in, unlike :class:`~benign.attacks.PGD`'s per-point starts).
+    The result is projected onto the eps-ball and ``[0, 1]`` once more, to absorb floating-point
+    overshoot of the third-party code.
 
     Args:
         eps: radius in pixel units of inputs in ``[0, 1]``.
         norm: ``"linf"`` or ``"l2"``.
-        version: ``"standard"``, ``"plus"`` or ``"rand"`` (torchattacks' versions).
+        version: ``"standard"``, ``"plus"`` or ``"rand"``.
         n_classes: number of classes; ``None`` infers it from the model's output on the batch.
             ``"standard"``/``"plus"`` need >= 4 classes, ``"rand"`` >= 3 (the DLR losses).
-        seed: seed of the attacks' random starts.
+        seed: seed of the attacks' random starts (0 in the reference code).
 
     Example::
 
@@ -117,6 +188,12 @@ class AutoAttack(Attack):
         self.seed = int(seed)
         if importlib.util.find_spec("torchattacks") is None:
             raise ConfigError(_MISSING)
+        self.last_breaks: dict[str, int] = {}
+        self.last_flags: dict[str, int] = {}
+
+    @property
+    def label(self) -> str:
+        return f"AutoAttack-{self.version}"
 
     def _check_classes(self, n_classes: int) -> None:
         need = _MIN_CLASSES[self.version]
@@ -127,7 +204,6 @@ class AutoAttack(Attack):
             )
 
     def perturb(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        torchattacks = _torchattacks()
         n_classes = self.n_classes
         if n_classes is None:
             with torch.no_grad():
@@ -140,19 +216,65 @@ class AutoAttack(Attack):
             images = target.embed(x)
         # torchattacks puts the model back in train mode after the attack if it found it training.
         target.eval()
-        attack = torchattacks.AutoAttack(
-            target,
-            norm={"linf": "Linf", "l2": "L2"}[self.norm],
-            eps=self.eps,
-            version=self.version,
-            n_classes=n_classes,
-            seed=self.seed,
-        )
-        attack.set_device(x.device)
         devices = [x.device] if x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            x_adv = attack(images, y)
+            self.last_flags = _pre_flags(target, images, y)
+            adv = self._run_all(target, images, y, n_classes)
+        self._warn()
         if isinstance(target, _AsImages):
-            x_adv = target.unembed(x_adv)
-        x_adv = x_adv.detach().to(dtype=x.dtype)
-        return feasible(x, x_adv, self.eps, self.norm)
+            adv = target.unembed(adv)
+        adv = adv.detach().to(dtype=x.dtype)
+        return feasible(x, adv, self.eps, self.norm)
+
+    def _run_all(self, model: nn.Module, images: Tensor, y: Tensor, n_classes: int) -> Tensor:
+        """Each component on the points still robust; counts what each broke."""
+        adv = images.clone()
+        with torch.no_grad():
+            todo = (model(images).argmax(1) == y).nonzero().squeeze(1)
+        self.last_breaks = {}
+        for label, attack in components(
+            model, self.eps, self.norm, self.version, n_classes, self.seed
+        ):
+            if todo.numel() == 0:
+                break
+            attack.set_device(images.device)
+            x_adv = attack(images[todo], y[todo])
+            with torch.no_grad():
+                broken = model(x_adv).argmax(1) != y[todo]
+            adv[todo[broken]] = x_adv[broken]
+            self.last_breaks[label] = int(broken.sum())
+            todo = todo[~broken]
+        self.last_flags["square_breaks"] = self.last_breaks.get("square", 0)
+        return adv
+
+    def _warn(self) -> None:
+        flags = self.last_flags
+        messages = []
+        if flags.get("zero_gradients"):
+            messages.append(
+                f"{flags['zero_gradients']} points have an all-zero input gradient: gradient-based "
+                "attacks cannot move there, the evaluation may be unreliable"
+            )
+        if flags.get("randomized"):
+            messages.append("the forward pass is randomised: use version 'rand'")
+        if flags.get("square_breaks") and self.version != "rand":
+            messages.append(
+                f"Square broke {flags['square_breaks']} points every white-box attack missed: "
+                "suspect gradient masking, the evaluation may be unreliable"
+            )
+        for message in messages:
+            warnings.warn(
+                f"AutoAttack (eps {self.eps:g}): {message}", AutoAttackWarning, stacklevel=3
+            )
+
+
+def _pre_flags(model: nn.Module, x: Tensor, y: Tensor) -> dict[str, int]:
+    """The reference code's checks before attacking: randomised forward, zero gradients."""
+    with torch.no_grad():
+        randomized = not torch.equal(model(x), model(x))
+    x0 = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        loss = nn.functional.cross_entropy(model(x0).float(), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x0)
+    zero = int((grad.flatten(1).abs().amax(dim=1) == 0).sum())
+    return {"randomized": int(randomized), "zero_gradients": zero}
