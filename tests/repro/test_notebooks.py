@@ -14,7 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from benign.repro.registry import EXPERIMENTS
-from benign.repro.samples import SAMPLES_DIR, find_results, sample_results
+from benign.repro.samples import SAMPLE_COMMANDS, SAMPLES_DIR, find_results, sample_results
 
 NOTEBOOKS = {
     "01_label_noise.ipynb": "label-noise",
@@ -80,6 +80,7 @@ def test_every_notebook_runs_on_a_fresh_clone_with_the_shipped_samples(repo_root
 def test_samples_ship_for_every_experiment_with_the_interface_columns():
     from tests.repro.test_tables import INTERFACE_COLUMNS
 
+    assert set(SAMPLE_COMMANDS) == set(EXPERIMENTS)
     for name in EXPERIMENTS:
         with open(sample_results(name)) as handle:
             assert handle.readline().strip().split(",") == INTERFACE_COLUMNS, name

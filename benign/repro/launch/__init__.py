@@ -8,7 +8,7 @@
 
 Every launcher runs a cell with the same plain function, :func:`benign.repro.launch.cell.run_cell`
 (experiment name, settings, cell: all picklable, nothing kept between calls), which stores the
-cell's rows in ``<out>/cells/<cell>.csv``; :func:`benign.repro.base.gather` then writes
+cell's rows in ``<out>/cells/<cell>.csv``; :func:`benign.repro.runner.gather` then writes
 ``results.csv``, the figure and the summary from the stored cells, so the same grid and seeds
 give the same rows whichever launcher ran them.
 """

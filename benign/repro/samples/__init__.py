@@ -15,6 +15,15 @@ from pathlib import Path
 
 #: Where the samples live (one folder per experiment).
 SAMPLES_DIR = Path(__file__).resolve().parent
+#: The command that made each sample (seed 0; the digits grids, ``--quick``).
+SAMPLE_COMMANDS = {
+    "label-noise": "benign repro label-noise --quick",
+    "memorization": "benign repro memorization --quick --set 'train_eps={AT: [0.1], TRADES: [0.1]}'",
+    "fine-vs-coarse": "benign repro fine-vs-coarse --quick",
+    "mislabelled": "benign repro mislabelled --quick",
+    "theorem1": "benign repro theorem1 --quick",
+    "representation": "benign repro representation --quick",
+}
 
 
 def sample_results(experiment: str) -> str:
@@ -46,7 +55,8 @@ def find_results(
         if os.path.isfile(path):
             return path, f"results: your own run, {os.path.normpath(path)}"
     path = sample_results(experiment)
+    made_by = SAMPLE_COMMANDS.get(experiment, f"benign repro {experiment} --quick")
     return path, (
-        f"results: the sample shipped with benign (`benign repro {experiment} --quick`, one "
-        f"seed), {path}; run that command (with --seeds 3 for intervals) to see your own"
+        f"results: the sample shipped with benign (`{made_by}`, one seed), {path}; run "
+        f"`benign repro {experiment} --quick --seeds 3` to see your own"
     )
