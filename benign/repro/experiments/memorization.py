@@ -142,9 +142,11 @@ class Memorization(FitExperiment):
             [Column("clean test acc", "acc"), *eps_columns(frame, "robust_acc")],
             labels={"variant": "method"},
         )
-        for table in (fit, test):
-            table.index = [variant_order(frame).index(v) for v in table["method"]]
-            table.sort_index(inplace=True)
+        order = variant_order(frame)
+        fit, test = (
+            table.set_axis([order.index(v) for v in table["method"]]).sort_index()
+            for table in (fit, test)
+        )
         intro = (
             f"E2 (PAPER.md): ERM, adversarial training (AT, PGD) and TRADES on {settings.dataset} with "
             f"{noise_rate(results):g} symmetric label noise. Training fit is measured on the final weights "
