@@ -5,12 +5,16 @@
     benign bench --model preact_resnet18 --input cifar --batch-size 128 --cases erm,reference
     benign bench --device cuda --precision bf16 --channels-last
     benign bench --quick --cases erm --data-share fashion_mnist   # data loader's share of an epoch
+    benign bench --cases eval --eval-ckpt runs/digits-erm-noise0.2-seed0/checkpoints/last.ckpt
 
 Prints the per-case medians and the ratios ``lightning_overhead`` (our Lightning ERM step over a
 plain-PyTorch one), ``at_cost_ratio`` (our PGD-K adversarial-training step over K+1 ERM steps;
 1.0 is no better than naive) and ``attack_speedup`` (torchattacks' PGD time over ours).
 ``--data-share DATASET`` adds ``data_loader_share``: the real dataset's training loader alone over
 an ERM epoch on the same batches, with ``configs/<DATASET>/erm.yaml``'s model and batch size.
+``--cases eval`` (not in the default set) adds ``eval_cost_ratio``: the default robustness
+evaluation's time over a PGD-20-per-eps grid's on the same digits test points, with both robust
+accuracies (:mod:`benign.bench.eval_cost`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 
 from benign.bench.cases import INPUTS, MODELS
 from benign.bench.data_share import data_share_datasets
-from benign.bench.runner import CASES, PRECISIONS, BenchSettings, run_bench
+from benign.bench.runner import CASES, EXTRA_CASES, PRECISIONS, BenchSettings, run_bench
 from benign.bench.timing import CLOCKS
 from benign.errors import ConfigError
 
@@ -106,7 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the backbone")
     parser.add_argument(
-        "--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}"
+        "--cases",
+        default=",".join(CASES),
+        help=f"comma-separated subset of {','.join(CASES + EXTRA_CASES)} (default: all but eval)",
+    )
+    parser.add_argument(
+        "--eval-ckpt",
+        default=None,
+        metavar="CKPT",
+        help="digits checkpoint of the eval case (default: a stand-in trained in-process)",
+    )
+    parser.add_argument(
+        "--eval-samples", type=int, default=None, help="test points of the eval case (default all)"
     )
     parser.add_argument(
         "--threads",
@@ -174,11 +189,13 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
             "each round times at least one step of every case"
         )
     cases = tuple(name.strip() for name in args.cases.split(",") if name.strip())
-    unknown = [name for name in cases if name not in CASES]
+    unknown = [name for name in cases if name not in CASES + EXTRA_CASES]
     if unknown or not cases:
         raise ConfigError(
-            f"benign bench: unknown --cases {','.join(unknown) or '(none)'}: use a subset of {','.join(CASES)}"
+            f"benign bench: unknown --cases {','.join(unknown) or '(none)'}: use a subset of {','.join(CASES + EXTRA_CASES)}"
         )
+    if args.eval_samples is not None and args.eval_samples < 1:
+        raise ConfigError(f"benign bench: --eval-samples must be >= 1, got {args.eval_samples}")
     if args.data_share is not None:
         _check_choice("--data-share", args.data_share, data_share_datasets())
     if args.threads is not None and args.threads < 1:
@@ -193,6 +210,8 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         cases=cases,
         data_share=args.data_share,
         data_dir=args.data_dir,
+        eval_ckpt=args.eval_ckpt,
+        eval_samples=args.eval_samples,
         **values,
     )
 
@@ -232,6 +251,8 @@ def format_table(result: dict[str, Any]) -> str:
         f"at_cost_ratio      = {_fmt(result['at_cost_ratio'])}  (AT step / ({k}+1) x ERM step; 1.0 = naive)",
         f"attack_speedup     = {_fmt(result['attack_speedup'])}  (torchattacks PGD / our PGD)",
     ]
+    if result.get("eval_cost_ratio") is not None:
+        lines += _eval_lines(result)
     share = result.get("data_share")
     if share is not None:
         lines += [
@@ -244,6 +265,25 @@ def format_table(result: dict[str, Any]) -> str:
             "(training loader alone / ERM epoch over the same batches)",
         ]
     return "\n".join(lines)
+
+
+def _eval_lines(result: dict[str, Any]) -> list[str]:
+    ms = result["eval_ms"]
+    lines = [
+        f"evaluation of {result['eval_model']} on {result['eval_points']} digits test points:",
+        f"{'  default (' + result['eval_attack'] + ', nested)':<32}{ms['default']:>12.2f} ms",
+        f"{'  PGD-20 at every eps':<32}{ms['pgd_grid']:>12.2f} ms",
+    ]
+    for eps in result["eval_eps"]:
+        key = str(eps)
+        lines.append(
+            f"  robust acc @ {eps:g}: default {result['default_robust_acc'][key]:.4f}, "
+            f"PGD-20 grid {result['pgd_grid_robust_acc'][key]:.4f}"
+        )
+    lines.append(
+        f"eval_cost_ratio    = {_fmt(result['eval_cost_ratio'])}  (default evaluation / PGD-20 grid)"
+    )
+    return lines
 
 
 def main(argv: list[str]) -> int:

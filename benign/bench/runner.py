@@ -10,7 +10,8 @@ Cases (PAPER.md's methods, on one backbone and batch):
 - ``pgd``, ``torchattacks``: one call of our PGD-K and of torchattacks' on the ERM model.
 
 With ``data_share`` set, also the data loader's share of an ERM epoch on that real dataset
-(:mod:`benign.bench.data_share`).
+(:mod:`benign.bench.data_share`); with the ``eval`` case, the default robustness evaluation's
+cost against a PGD-20 grid on a digits model (:mod:`benign.bench.eval_cost`).
 
 Each round runs every case for a few steps, in forward order on even rounds and backward order
 on odd ones, compared cases side by side, so a load change on a shared machine hits them alike.
@@ -33,6 +34,7 @@ from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from benign.attacks import PGD, TRADESAttack
 from benign.bench.cases import BenchCase
 from benign.bench.data_share import measure_data_share
+from benign.bench.eval_cost import measure_eval_cost
 from benign.bench.reference import ReferenceERM, autocast, quiet_lightning, torchattacks_pgd
 from benign.bench.timing import (
     Clock,
@@ -47,6 +49,8 @@ from benign.methods import ERM, TRADES, AdversarialTraining, BenignModule
 
 #: Every case, in the order of a forward round: compared cases side by side.
 CASES = ("erm", "reference", "pgd", "torchattacks", "at", "trades")
+#: Cases ``--cases`` also accepts, measured on their own (not in the default set).
+EXTRA_CASES = ("eval",)
 #: Attack radius per input (pixel units): the usual linf settings of each dataset.
 EPS = {"digits": 0.1, "mnist": 0.3, "cifar": 8 / 255}
 PRECISIONS = {"32": "32-true", "bf16": "bf16-mixed"}
@@ -76,6 +80,10 @@ class BenchSettings:
     data_batches: int = 50
     #: ``data_dir`` of that dataset (None: the data module's default).
     data_dir: str | None = None
+    #: The digits checkpoint of the ``eval`` case (None: a stand-in trained in-process).
+    eval_ckpt: str | None = None
+    #: Test points of the ``eval`` case (None: all 540).
+    eval_samples: int | None = None
 
     @property
     def case(self) -> BenchCase:
@@ -170,7 +178,7 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 def run_bench(settings: BenchSettings) -> dict[str, Any]:
     """Time the cases of ``settings``; the JSON-ready result (see ``benign bench --help``)."""
     load_before = _load_average()
-    samples: dict[str, list[float]] = {name: [] for name in settings.cases}
+    samples: dict[str, list[float]] = {name: [] for name in settings.cases if name in CASES}
     with (
         quiet_lightning(),
         warnings.catch_warnings(),
@@ -190,8 +198,18 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
                 clock=settings.clock,
                 seed=settings.seed,
             )
-        bench = _Bench(settings)
+        evaluation = None
+        if "eval" in settings.cases:
+            evaluation = measure_eval_cost(
+                settings.eval_ckpt,
+                rounds=settings.rounds,
+                device=settings.device,
+                clock=settings.clock,
+                max_samples=settings.eval_samples,
+                stand_in_steps=30 if settings.repeats <= 3 else 60,
+            )
         order = [name for name in CASES if name in settings.cases]
+        bench = _Bench(settings) if order else None
         for name in order:  # warm-up round: allocators, kernels, compilation; not timed
             bench.run_case(name, 1)
         for round_index in range(settings.rounds):
@@ -208,7 +226,7 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
         "data_loader_share": None if data_share is None else data_share["share"],
         "data_share": data_share,
         "device": settings.device,
-        "device_name": _device_name(bench.device),
+        "device_name": _device_name(torch.device(settings.device)),
         "model": settings.model,
         "input": settings.input,
         "batch_size": settings.batch_size,
@@ -231,6 +249,9 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
     }
     if "pgd" in median:
         result["pgd_images_per_s"] = settings.batch_size / (median["pgd"] / 1000.0)
+    result["eval_cost_ratio"] = None
+    if evaluation is not None:
+        result.update(evaluation)
     return result
 
 

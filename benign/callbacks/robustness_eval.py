@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import warnings
 
 import lightning as L
 import torch
@@ -16,6 +15,7 @@ from benign.attacks import PGD, APGDEnsemble, Attack, per_example_randomness
 from benign.attacks.base import attack_class
 from benign.callbacks import sanity
 from benign.callbacks.coarse import CoarseLogits
+from benign.callbacks.eval_audit import EvalAudit
 from benign.callbacks.eval_grid import describe, empty_stats, robust_grid
 from benign.callbacks.fault_tolerance import epoch_seed
 from benign.data.loaders import eval_indices, eval_loader
@@ -31,7 +31,7 @@ def eps_key(eps: float) -> str:
     return f"{eps:.4g}"
 
 
-class RobustnessEval(L.Callback):
+class RobustnessEval(EvalAudit, L.Callback):
     """Score clean and robust accuracy on the held-out split for every ``eps`` in a list.
 
     At the end of validation (every ``every_n_epochs`` epochs) and at test it attacks the
@@ -65,6 +65,9 @@ class RobustnessEval(L.Callback):
         attack: the test attack (``class_path`` + ``init_args``); its own ``eps`` is replaced
             by each value of ``eps``.
         val_attack: the (cheaper) validation attack; ``None`` uses ``attack``.
+        strong_attack: the test attack at radii above the training eps of an adversarially
+            trained model (its ``attack.eps``), where a weak attack overstates robustness most;
+            ``None`` uses ``attack`` there too.
         eps: the radii, in pixel units of inputs in [0, 1]; sorted, non-negative.
         every_n_epochs: evaluate on validation every n epochs (test always runs).
         max_samples: score a fixed subset of this many points (``None``: all of them).
@@ -84,6 +87,7 @@ class RobustnessEval(L.Callback):
         self,
         attack: Attack = lazy_instance(APGDEnsemble, eps=0.1),  # noqa: B008 - a config default
         val_attack: Attack | None = lazy_instance(PGD, eps=0.1, steps=20),  # noqa: B008
+        strong_attack: Attack | None = lazy_instance(APGDEnsemble, eps=0.1, steps=50, targets=9),  # noqa: B008
         eps: list[float] = [0.0, 0.05, 0.1, 0.2],  # noqa: B006 - jsonargparse needs a literal
         every_n_epochs: int = 1,
         max_samples: int | None = None,
@@ -105,6 +109,7 @@ class RobustnessEval(L.Callback):
             raise ConfigError(f"max_samples must be >= 1 or null, got {max_samples}")
         self.attack = _materialised(attack)
         self.val_attack = None if val_attack is None else _materialised(val_attack)
+        self.strong_attack = None if strong_attack is None else _materialised(strong_attack)
         self.nested = nested
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
@@ -134,6 +139,7 @@ class RobustnessEval(L.Callback):
         #: What ran at each eps and what each attack broke, per stage (see :func:`describe`).
         self.attack_reports: dict[str, str] = {}
         self._stage = "test"
+        self._grid: list[Attack] = []
         self._sample: set[int] | None = None
         self._sample_n = 0
         self._kept: list[tuple[Tensor, Tensor, Tensor]] = []
@@ -141,6 +147,14 @@ class RobustnessEval(L.Callback):
     def attack_for(self, stage: str) -> Attack:
         """The attack of a stage: ``val_attack`` during validation (when set), else ``attack``."""
         return self.val_attack if stage == "val" and self.val_attack is not None else self.attack
+
+    def grid_attacks(self, stage: str, model: nn.Module) -> list[Attack]:
+        """One attack per eps: at test, ``strong_attack`` above the model's training eps."""
+        base, strong = self.attack_for(stage), self.strong_attack
+        train_eps = training_eps(model)
+        if stage != "test" or strong is None or train_eps is None:
+            return [base.with_eps(e) for e in self.eps]
+        return [(strong if e > train_eps * (1 + 1e-6) else base).with_eps(e) for e in self.eps]
 
     # -- hooks -----------------------------------------------------------------------------
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -195,14 +209,13 @@ class RobustnessEval(L.Callback):
         }
         self.results.update(values)
         log_synced(pl_module, values)  # reduced above, on every rank
-        self._report(trainer, stage, attack, stats)
+        self._report(trainer, stage, stats)
         if audit is not None:
             self._check(trainer, pl_module, stage, dataset, counts, audit)
 
-    def _report(self, trainer: L.Trainer, stage: str, attack: Attack, stats: Tensor) -> None:
+    def _report(self, trainer: L.Trainer, stage: str, stats: Tensor) -> None:
         """Keep and send to the loggers what ran at each eps and what it broke."""
-        attacks = [attack.with_eps(e) for e in self.eps]
-        report = describe(self.eps, attacks, stats, self.nested)
+        report = describe(self.eps, self._grid, stats, self.nested)
         self.attack_reports[stage] = report
         if trainer.is_global_zero:
             for logger in trainer.loggers:
@@ -244,7 +257,8 @@ class RobustnessEval(L.Callback):
         points robust at its eps in ``self._kept``.
         """
         device = next(model.parameters()).device
-        attacks = [self.attack_for(self._stage).with_eps(e) for e in self.eps]
+        attacks = self.grid_attacks(self._stage, model)
+        self._grid = attacks
         context = trainer.precision_plugin.forward_context if trainer else contextlib.nullcontext
         coarse_model = model
         if coarse_map is not None:
@@ -282,62 +296,11 @@ class RobustnessEval(L.Callback):
             self._stats = empty_stats(attacks, device)
         return totals
 
-    # -- sanity checks ---------------------------------------------------------------------
-    def _check(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        stage: str,
-        dataset: torch.utils.data.Dataset,
-        counts: Tensor,
-        audit: sanity.GradientAudit,
-    ) -> None:
-        """Run the sanity checks on this evaluation's numbers; log, warn, and fail if strict."""
-        n = counts[0].clamp_min(1).item()
-        acc = [(c / n).item() for c in counts[1 : 1 + len(self.eps)]]
-        clean_correct, zero, nonfinite, batches = trainer.strategy.reduce(
-            audit.counts, reduce_op="sum"
-        ).tolist()
-        tol = self.sanity_tolerance
-        report = sanity.SanityReport()
-        sanity.check_monotone(report, self.eps, acc, tol)
-        sanity.check_below_clean(report, self.eps, acc, clean_correct / n, tol)
-        targets = dataset.targets[eval_indices(len(dataset), max_samples=self.max_samples)]
-        chance = sanity.largest_class_share(torch.as_tensor(targets))
-        sanity.check_masking(report, self.eps, acc, self.attack.norm, self.masking_eps, chance, tol)
-        sanity.check_gradients(report, int(zero), int(nonfinite), int(batches))
-        if stage == "test":  # the costlier check: once per run, on the final model
-            self._check_stronger(trainer, pl_module, report)
-        self.sanity_reports[stage] = report
-        log_synced(pl_module, report.metrics(stage))
-        if report.ok:
-            return
-        message = f"{stage} robustness evaluation failed its sanity checks: {report.summary()}"
-        if self.strict:
-            raise sanity.SanityCheckError(f"{message} (set strict: false to only warn)")
-        if trainer.is_global_zero:
-            warnings.warn(message, sanity.RobustnessSanityWarning, stacklevel=2)
 
-    def _check_stronger(
-        self, trainer: L.Trainer, model: nn.Module, report: sanity.SanityReport
-    ) -> None:
-        """The reference attack on the sampled points the evaluation left robust at the largest
-        eps below ``masking_eps`` (paired: no new run of the evaluated attack)."""
-        eps = self._sanity_eps()
-        if self._sample is None or eps is None:
-            return
-        strong = sanity.reference_attack(eps, self.attack.norm)
-        seed = epoch_seed(int(os.environ.get("PL_GLOBAL_SEED", 0)), EVAL_STREAM) + 7
-        with trainer.precision_plugin.forward_context():
-            broken = sanity.reference_breaks(model, self._kept, strong, seed)
-        robust = sum(len(y) for _, y, _ in self._kept)
-        device = next(model.parameters()).device
-        counts = torch.tensor([self._sample_n, robust, broken], device=device, dtype=torch.float)
-        n, robust, broken = trainer.strategy.reduce(counts, reduce_op="sum").tolist()
-        if n:
-            sanity.check_stronger(
-                report, eps, int(n), int(robust), int(broken), self.sanity_tolerance
-            )
+def training_eps(model: nn.Module) -> float | None:
+    """The radius an adversarially trained module trained at (its ``attack.eps``), else None."""
+    eps = getattr(getattr(model, "attack", None), "eps", None)
+    return float(eps) if isinstance(eps, (int, float)) and eps > 0 else None
 
 
 def _materialised(attack: Attack) -> Attack:

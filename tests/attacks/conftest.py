@@ -12,6 +12,29 @@ from torch import Tensor, nn
 
 from tests.attacks.helpers import accuracy, digits_mlp
 
+#: Test modules that run AutoAttack at its published budget (its settings, its strength).
+PUBLISHED_BUDGET = ("tests.attacks.test_published", "tests.attacks.test_strength")
+
+
+@pytest.fixture(autouse=True)
+def _short_autoattack(request, monkeypatch):
+    """Elsewhere AutoAttack's wiring is tested (feasibility, bookkeeping), not its strength: its
+    components run 5 iterations, 2 EOT draws and 50 Square queries instead of the published
+    100 / 20 / 5,000, which would make each property example cost seconds."""
+    if request.module.__name__ in PUBLISHED_BUDGET:
+        return
+    from benign.attacks import autoattack
+
+    short = {"steps": 5, "eot_iter": 2, "n_queries": 50}
+    patched = {
+        version: [
+            (label, cls, {k: short.get(k, v) for k, v in settings.items()})
+            for label, cls, settings in parts
+        ]
+        for version, parts in autoattack.PUBLISHED.items()
+    }
+    monkeypatch.setattr(autoattack, "PUBLISHED", patched)
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
