@@ -215,6 +215,7 @@ class BenignCLI(LightningCLI):
         # Everything a bad input can break is checked before the first file is written.
         if launch_rank() == 0:
             preflight.check_save_dir(save_dir)
+            preflight.check_trainer_options(trainer_config)
             self.datamodule.build()
         if self.subcommand == "fit":
             start = self.fit_start = start_fit(save_dir, base_name, ckpt_path, self._check_start)
@@ -244,18 +245,17 @@ class BenignCLI(LightningCLI):
 
     def _check_start(self, start: FitStart) -> None:
         """A fit's checkpoint must load into this model; a resume must not change the run."""
+        recorded_path = os.path.join(start.location.path, "config.yaml")
+        if start.resumed and os.path.isfile(recorded_path):
+            with open(recorded_path) as handle:
+                recorded = yaml.safe_load(handle) or {}
+            parser = self._parser(self.subcommand)
+            requested = yaml.safe_load(parser.dump(self.config[self.subcommand], skip_none=False))
+            identity, other = preflight.changed_keys(recorded, requested)
+            preflight.refuse_identity_change(start.location.path, identity)
+            self.resume_changes = {k: v for k, v in other.items() if k != "ckpt_path"}
         if start.ckpt_path and start.ckpt_path not in preflight.CKPT_KEYWORDS:
             self._check_checkpoint(start.ckpt_path)
-        recorded_path = os.path.join(start.location.path, "config.yaml")
-        if not start.resumed or not os.path.isfile(recorded_path):
-            return
-        with open(recorded_path) as handle:
-            recorded = yaml.safe_load(handle) or {}
-        parser = self._parser(self.subcommand)
-        requested = yaml.safe_load(parser.dump(self.config[self.subcommand], skip_none=False))
-        identity, other = preflight.changed_keys(recorded, requested)
-        preflight.refuse_identity_change(start.location.path, identity)
-        self.resume_changes = {k: v for k, v in other.items() if k != "ckpt_path"}
 
     def _default_name(self) -> str:
         datamodule, model = self.datamodule, self.model

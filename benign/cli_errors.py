@@ -56,6 +56,15 @@ def condense_parser_message(message: str) -> str:
         where = f"{key.split('.')[0]}.help {class_path.group(1) if class_path else 'CLASS'}"
         fix = "check its spelling" if kind == "unknown option" else "set it"
         return f"{kind} --{key}.{name}: {fix} (`benign fit --{where}` lists the valid keys)"
+    plain = re.fullmatch(
+        r'Parser key "([\w.]+)":\s*Expected a <class \'(\w+)\'>\. Got value: (.*)', text.strip()
+    )
+    if plain:  # the innermost parser's own message: already clear, one line
+        name, wanted, value = plain.groups()
+        return f"invalid value for --{name}: {value} (expected {wanted})"
+    nested_message = _nested_class_message(text, key)
+    if nested_message:
+        return nested_message
     not_found = re.search(r"(?:has no attribute|No module named) '[^']+'", text)
     value = re.search(r"Got value: (\S+)$", text) or re.search(
         r"Expected a path but (\S+) either", text
@@ -83,13 +92,45 @@ def condense_parser_message(message: str) -> str:
         return f"{text.strip()}: check the spelling (`benign fit --help` lists the options)"
     if key and given:
         expected = re.findall(r"Expected a <class '(\w+)'>", text)
-        wanted = (
-            " or ".join(e.replace("NoneType", "null") for e in dict.fromkeys(expected))
-            or "another value"
-        )
+        choices = [
+            value.strip()
+            for literal in re.findall(r"Expected a typing\.Literal\[(.*)\]", text)
+            for value in literal.split(",")
+        ]
+        named = [e.replace("NoneType", "null") for e in dict.fromkeys(expected)]
+        if choices:
+            named = [f"one of {', '.join(choices)}", *named]
+        wanted = " or ".join(named) or "another value"
         return f"invalid value for --{key}: {given.group(1)} (expected {wanted})"
     lines = [line.strip(" -") for line in text.splitlines() if line.strip(" -")]
     return "; ".join(lines) if lines else "invalid arguments"
+
+
+def _nested_class_message(text: str, key: str | None) -> str | None:
+    """A class's own message (its parser's, already one line) under the option that holds it:
+    ``invalid value for --noise_seed: abc`` inside ``--data`` becomes ``--data.noise_seed``."""
+    if not key:
+        return None
+    found = re.search(r"Problem with given class_path '([^']+)':\n\s*(.+)", text)
+    if not found:  # a class given as a callable (a backbone): its parser's message inside
+        inner_value = re.search(r"(invalid value for --[\w.]+: .*? \(expected [^)]*\))", text)
+        if inner_value is None:
+            return None
+        found_inner = inner_value.group(1)
+        option = re.search(r"--([\w.]+)", found_inner)
+        return found_inner.replace(f"--{option.group(1)}", f"--{key}.{option.group(1)}", 1)
+    class_path, inner = found.group(1), found.group(2).strip()
+    plain = re.fullmatch(r'Parser key "([\w.]+)":;? Expected a <class \'(\w+)\'>\. Got value: (.*)', inner)
+    if plain:
+        name, wanted, value = plain.groups()
+        inner = f"invalid value for --{name}: {value} (expected {wanted})"
+    option = re.search(r"--([\w.]+)", inner)
+    if option is None:
+        return None
+    if key.endswith("callbacks"):  # a list of classes: say which one
+        where = f" (in {class_path.rsplit('.', 1)[-1]} of --{key})"
+        return inner.replace(f"--{option.group(1)}", f"--{option.group(1)}{where}", 1)
+    return inner.replace(f"--{option.group(1)}", f"--{key}.{option.group(1)}", 1)
 
 
 #: An example class path per config key, for "unknown class" messages.
@@ -130,7 +171,7 @@ def check_config_files(argv: list[str]) -> None:
             continue
         try:
             with open(path) as handle:
-                yaml.safe_load(handle)
+                content = yaml.safe_load(handle)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -138,6 +179,12 @@ def check_config_files(argv: list[str]) -> None:
             raise CommandLineError(
                 f"config file {path} is not valid YAML ({problem}{where}): fix its syntax"
             ) from None
+        if not isinstance(content, dict):
+            what = "is empty" if content is None else f"holds a {type(content).__name__}"
+            raise CommandLineError(
+                f"config file {path} {what}, not a mapping of options: give sections such as "
+                "trainer:, model:, data: (see configs/digits/erm.yaml)"
+            )
 
 
 def check_checkpoint_path(argv: list[str]) -> None:

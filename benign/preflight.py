@@ -175,3 +175,34 @@ def refuse_identity_change(run_dir: str, identity: dict[str, tuple[Any, Any]]) -
         "resume with its own config (drop these options), or start a new run without "
         "--ckpt_path (or with another --run_name)"
     )
+
+
+def check_trainer_options(options: dict[str, Any]) -> None:
+    """Build a throwaway Trainer of ``options`` (no logger, callbacks or checkpoints, its log
+    lines muted) so that a bad accelerator, device count, precision or strategy fails before a
+    run directory or logger exists."""
+    import logging
+    import warnings
+
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.pytorch import Trainer
+
+    dry = {k: v for k, v in options.items() if k not in ("logger", "callbacks", "default_root_dir")}
+    dry.update(logger=False, callbacks=[], enable_checkpointing=False)
+    lightning_log = logging.getLogger("lightning.pytorch")
+    level = lightning_log.level
+    lightning_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Trainer(**dry)
+    except ModuleNotFoundError as error:  # Lightning's "Requirement 'torch_xla' not met. HINT..."
+        raise ConfigError(
+            f"--trainer.accelerator {options.get('accelerator')!r} needs a package that is not "
+            f"installed ({str(error).split(' HINT')[0]}): use --trainer.accelerator cpu, gpu or auto"
+        ) from None
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"invalid trainer options: {message}") from None
+    finally:
+        lightning_log.setLevel(level)

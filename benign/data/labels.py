@@ -153,9 +153,10 @@ def _file_labels(module: BenignDataModule, n_original: int, sources: np.ndarray)
             f"{n_original} training points ({len(sources)} in the training split): write one "
             "label per training point"
         )
-    if len(labels) and not 0 <= labels.min() <= labels.max() < module.fine_num_classes:
+    outside = labels[(labels < 0) | (labels >= module.fine_num_classes)]
+    if len(outside):
         raise ConfigError(
-            f"noise_file {module.noise_file} holds labels outside 0..{module.fine_num_classes - 1}: "
-            "write fine class indices"
+            f"noise_file {module.noise_file} holds {len(outside)} labels outside "
+            f"0..{module.fine_num_classes - 1} (e.g. {int(outside[0])}): write fine class indices"
         )
     return labels

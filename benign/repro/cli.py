@@ -244,6 +244,11 @@ def _settings(args: argparse.Namespace, experiment: Experiment) -> Settings:
         )
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ConfigError(
+            f"--out {args.out} is a file, not a folder: give a folder for the results "
+            f"(default repro_out/{args.experiment})"
+        )
     return Settings(
         dataset=args.dataset,
         seeds=args.seeds,

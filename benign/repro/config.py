@@ -9,6 +9,7 @@ Each experiment file has an optional ``defaults`` block and one block per datase
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shlex
 from argparse import ArgumentError
@@ -158,7 +159,51 @@ def experiment_settings(name: str, settings: Settings) -> dict[str, Any]:
             f"{name} has no {mode} settings for {settings.dataset} (--quick is the CPU-sized run): use {hint}"
         )
     merged = deep_merge(document.get("defaults") or {}, block[mode])
+    known = {
+        key
+        for section in [document.get("defaults") or {}]
+        + [m for d in datasets for m in document[d].values() if isinstance(m, dict)]
+        for key in section
+    }
+    check_overrides(name, settings.overrides, merged, known)
     return apply_overrides(merged, settings.overrides)
+
+
+def check_overrides(
+    name: str, overrides: Sequence[str], settings: Mapping[str, Any], known: set[str]
+) -> None:
+    """Each ``--set`` edits a setting the experiment has (any dataset or mode), with a value of
+    the setting's kind (a list for a list, a number for a number); free-form blocks such as
+    ``args`` (``benign fit`` options) are checked later by the fit itself."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        top = key.strip().split(".")[0]
+        if sep and top not in known:
+            raise ConfigError(
+                f"--set {item!r}: {name} has no setting {top!r}: use one of "
+                f"{', '.join(sorted(known))} (see configs/experiments/{name}.yaml)"
+            )
+        if not sep or "." in key.strip() or settings.get(top) is None:
+            continue
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: {text!r} is not a YAML value") from None
+        if value is not None and _kind(value) != _kind(settings[top]):
+            raise ConfigError(
+                f"--set {item!r}: {top} takes a {_kind(settings[top])} like "
+                f"{json.dumps(settings[top])}, not {text!r}"
+            )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return "mapping" if isinstance(value, Mapping) else type(value).__name__
 
 
 def build_datamodule(data: Mapping[str, Any]) -> Any:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from tests.cli.helpers import run_benign
+from tests.conftest import REPO_ROOT
 from tests.reliability.helpers import FAST_CONFIG, snapshot, write_config
 
 #: The earlier run: ERM on digits, one epoch, no evaluation callbacks (fast).
@@ -127,7 +129,49 @@ def repro(*args: str) -> Callable[[dict], list[str]]:
     return lambda ctx: ["repro", *args, "--out", os.path.join(ctx["tmp"], "repro_out")]
 
 
+def in_tmp(name: str, content: bytes | None = None) -> Callable[[dict], str]:
+    """A path in the case's folder (written with ``content`` when given)."""
+
+    def make(ctx: dict) -> str:
+        path = Path(ctx["tmp"], name)
+        if content is not None:
+            path.write_bytes(content)
+        return str(path)
+
+    return make
+
+
+def labels_file(values: np.ndarray) -> Callable[[dict], str]:
+    def make(ctx: dict) -> str:
+        path = os.path.join(ctx["tmp"], "labels.npy")
+        np.save(path, values)
+        return path
+
+    return make
+
+
+def with_path(make: Callable[[dict], str], *before: str, after: tuple[str, ...] = ()):
+    """``benign fit`` with ``before`` followed by the path ``make`` gives, then ``after``."""
+    return lambda ctx: fit(*before, make(ctx), *after)(ctx)
+
+
+def truncated_copy(ctx: dict) -> str:
+    data = Path(earlier_checkpoint(ctx)).read_bytes()
+    return in_tmp("cut.ckpt", data[: len(data) // 2])(ctx)
+
+
+def on_other_dataset(ctx: dict) -> list[str]:
+    config = os.path.join(REPO_ROOT, "configs", "mnist5k", "erm.yaml")
+    return ["test", "--config", config, "--ckpt_path", earlier_checkpoint(ctx),
+            "--trainer.default_root_dir", ctx["save_dir"]]  # fmt: skip
+
+
+def bench(*args: str) -> Callable[[dict], list[str]]:
+    return lambda ctx: ["bench", *args]
+
+
 AT = ("--model", "AdversarialTraining", "--model.backbone", "benign.models.DigitsCNN")
+N_TRAIN = 1257  # digits' training points before the validation hold-out
 
 # (id, argv builder, words the one line must contain)
 BAD_INPUTS: list[tuple[str, Callable[[dict], list[str]], tuple[str, ...]]] = [
@@ -209,30 +253,176 @@ BAD_INPUTS: list[tuple[str, Callable[[dict], list[str]], tuple[str, ...]]] = [
         on_data("cifar10", garbage_cifar),
         ("CIFAR-10 file", "data_batch_1 is corrupted", "--data.download true"),
     ),
+    # run names and output folders
+    ("run-name-escapes", fit("--run_name", "../../escaped"), ("--run_name", "not a folder name")),
+    ("run-name-with-slash", fit("--run_name", "a/b"), ("'a/b' is not a folder name",)),
+    ("run-name-hidden", fit("--run_name", ".hidden"), ("'.hidden' is not a folder name",)),
+    (
+        "root-dir-under-a-file",
+        with_path(lambda ctx: in_tmp("afile", b"x")(ctx) + "/runs", "--trainer.default_root_dir"),
+        ("afile is a file, not a folder",),
+    ),
+    (
+        "root-dir-unwritable",
+        fit("--trainer.default_root_dir", "/proc/benign-runs"),
+        ("cannot create folders in /proc",),
+    ),
+    # resuming
+    (
+        "resume-without-an-earlier-run",
+        fit("--run_name", "nosuch", "--ckpt_path", "last"),
+        ("no checkpoint of an earlier run 'nosuch'", "drop --ckpt_path"),
+    ),
+    (
+        "resume-changing-the-noise",
+        fit("--ckpt_path", "last", "--data.noise_type", "asymmetric"),
+        ("cannot resume", "--data.noise_type: 'symmetric' -> 'asymmetric'"),
+    ),
+    (
+        "resume-changing-the-model",
+        fit("--ckpt_path", "last", "--model.backbone.width", "16"),
+        ("cannot resume", "--model.backbone.width: 32 -> 16"),
+    ),
+    (
+        "resume-from-a-truncated-checkpoint",
+        with_path(truncated_copy, "--ckpt_path"),
+        ("cut.ckpt is not a readable checkpoint",),
+    ),
+    (
+        "checkpoint-of-another-dataset",
+        on_other_dataset,
+        ("trained on digits (8x8, 10 classes)", "mnist5k (28x28, 10 classes)"),
+    ),
+    # noise files
+    (
+        "noise-file-too-short",
+        with_path(labels_file(np.zeros(10, dtype=np.int64)), "--data.noise_rate", "0",
+                  "--data.noise_file"),
+        ("has 10 labels", "1257 training points"),
+    ),  # fmt: skip
+    (
+        "noise-file-labels-out-of-range",
+        with_path(labels_file(np.full(N_TRAIN, 42)), "--data.noise_rate", "0", "--data.noise_file"),
+        ("labels.npy holds", "labels outside 0..9 (e.g. 42)"),
+    ),
+    (
+        "noise-file-not-integers",
+        with_path(labels_file(np.full(N_TRAIN, np.nan)), "--data.noise_rate", "0",
+                  "--data.noise_file"),
+        ("integer array", "float64"),
+    ),  # fmt: skip
+    ("noise-file-missing", fit("--data.noise_file", "missing.npy"), ("missing.npy not found",)),
+    # values jsonargparse rejects, said under the option's full name
+    (
+        "noise-seed-not-an-integer",
+        fit("--data.noise_seed", "abc"),
+        ("invalid value for --data.noise_seed: abc", "int"),
+    ),
+    ("noise-rate-nan", fit("--data.noise_rate", "nan"), ("--data.noise_rate: nan",)),
+    ("seed-not-an-integer", fit("--seed_everything", "abc"), ("--seed_everything: abc",)),
+    (
+        "backbone-width-not-an-integer",
+        fit("--model.backbone.width", "abc"),
+        ("invalid value for --model.backbone.width: abc (expected int)",),
+    ),
+    (
+        "eps-not-a-number",
+        with_eval(eps=[0.1, "abc"]),
+        ("--eps (in RobustnessEval of --trainer.callbacks): abc", "float"),
+    ),
+    ("precision-unknown", fit("--trainer.precision", "7"), ("--trainer.precision: 7", "bf16-mixed")),
+    ("config-empty", with_yaml(""), ("bad.yaml is empty", "trainer:")),
+    ("config-a-list", with_yaml("- 1\n- 2\n"), ("bad.yaml holds a list",)),
+    # other data and model options
+    ("val-split-above-1", fit("--data.val_split", "1.5"), ("val_split", "1.5")),
+    ("train-subset-negative", fit("--data.train_subset", "-5"), ("train_subset", "-5")),
+    ("num-workers-negative", fit("--data.num_workers", "-1"), ("num_workers", "-1")),
+    ("eval-batch-size-zero", fit("--data.eval_batch_size", "0"), ("eval_batch_size", "0")),
+    (
+        "noise-classes-out-of-range",
+        fit("--data.noise_type", "class_subset", "--data.noise_classes", "[42]"),
+        ("noise_classes", "0..9", "[42]"),
+    ),
+    ("coarse-map-wrong-length", fit("--data.coarse_map", "[0,1]"), ("coarse_map", "2 entries")),
+    (
+        "trades-beta-negative",
+        fit("--model", "TRADES", "--model.backbone", "benign.models.DigitsCNN",
+            "--model.beta", "-1"),
+        ("beta", "-1"),
+    ),  # fmt: skip
+    # trainer options Lightning rejects, before any run folder or logger exists
+    ("devices-zero", fit("--trainer.devices", "0"), ("devices='0'",)),
+    ("strategy-unknown", fit("--trainer.strategy", "nope"), ("strategy='nope'",)),
+    ("accelerator-not-installed", fit("--trainer.accelerator", "tpu"), ("torch_xla", "cpu")),
+    ("subcommand-typo", lambda ctx: ["fitt"], ("invalid choice: 'fitt'", "fit")),
+    # repro
+    (
+        "repro-set-unknown-key",
+        repro("label-noise", "--quick", "--set", "nosuchkey=1"),
+        ("no setting 'nosuchkey'", "noise_rates"),
+    ),
+    (
+        "repro-set-wrong-kind",
+        repro("label-noise", "--quick", "--set", "noise_rates=abc"),
+        ("noise_rates takes a list", "'abc'"),
+    ),
+    (
+        "repro-out-a-file",
+        lambda ctx: ["repro", "label-noise", "--quick", "--out", in_tmp("afile", b"x")(ctx)],
+        ("afile is a file, not a folder",),
+    ),
+    ("repro-shard-out-of-range", repro("label-noise", "--quick", "--shard", "3/2"), ("3/2",)),
+    ("repro-jobs-zero", repro("label-noise", "--quick", "--jobs", "0"), ("--jobs", "0")),
+    ("repro-seeds-zero", repro("label-noise", "--quick", "--seeds", "0"), ("--seeds", "0")),
+    (
+        "repro-launcher-unknown",
+        repro("label-noise", "--quick", "--launcher", "nope"),
+        ("invalid choice: 'nope'", "slurm"),
+    ),
+    ("repro-dataset-unknown", repro("label-noise", "--dataset", "imagenet"), ("imagenet",)),
+    # bench
+    ("bench-case-unknown", bench("--cases", "nope"), ("unknown --cases nope", "erm")),
+    *(
+        []
+        if torch.cuda.is_available()
+        else [("bench-cuda-without-gpu", bench("--device", "cuda"), ("CUDA is not available",))]
+    ),
 ]
 
 
 def test_the_table_is_large_enough():
-    assert len(BAD_INPUTS) >= 20
+    assert len(BAD_INPUTS) >= 60
     assert len({name for name, _, _ in BAD_INPUTS}) == len(BAD_INPUTS)
 
 
 @pytest.mark.parametrize(("name", "argv", "words"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_bad_input(name, argv, words, earlier, tmp_path, monkeypatch, capfd):
-    before = snapshot(earlier["save_dir"])
-    status = run_benign(argv({**earlier, "tmp": str(tmp_path)}), monkeypatch)
+    monkeypatch.chdir(tmp_path)  # whatever a case would write by a relative path lands here
+    args = argv({**earlier, "tmp": str(tmp_path)})
+    before = snapshot(earlier["save_dir"]), snapshot(tmp_path), listing(tmp_path)
+    capfd.readouterr()
+    status = run_benign(args, monkeypatch)
     err = capfd.readouterr().err
     assert status == 2, err
-    # Lightning's info lines (devices, "Restoring states") may come first; then one error line.
+    # the error is the only line: no start-up chatter (devices, wandb, warnings) before it
     lines = [line for line in err.splitlines() if line.strip()]
-    assert [line for line in lines if "error" in line.lower()] == lines[-1:], err
-    assert lines[-1].startswith("benign: error: ") and lines[-1].endswith(
+    assert len(lines) == 1, err
+    assert lines[0].startswith("benign: error: ") and lines[0].endswith(
         "(rerun with --debug for the traceback)"
     )
     for word in words:
-        assert word in lines[-1], lines[-1]
-    assert "Traceback" not in err and "Warning" not in err
-    assert snapshot(earlier["save_dir"]) == before  # nothing new, nothing changed
+        assert word in lines[0], lines[0]
+    # nothing new, nothing changed: files with their bytes and times, and empty folders too
+    assert (snapshot(earlier["save_dir"]), snapshot(tmp_path), listing(tmp_path)) == before
+
+
+def listing(root: str | Path) -> list[str]:
+    """Every folder and file under ``root``, relative."""
+    return sorted(
+        os.path.relpath(os.path.join(folder, name), root)
+        for folder, dirs, files in os.walk(root)
+        for name in [*dirs, *files]
+    )
 
 
 def test_debug_shows_the_traceback(earlier, monkeypatch):
