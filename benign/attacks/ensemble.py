@@ -112,7 +112,7 @@ class APGDEnsemble(Ensemble):
         targets: target classes of APGD-T (0 leaves it out).
     """
 
-    def __init__(self, eps: float, norm: str = "linf", steps: int = 20, targets: int = 1) -> None:
+    def __init__(self, eps: float, norm: str = "linf", steps: int = 20, targets: int = 0) -> None:
         members: list[Attack] = [
             APGD(eps, steps=steps, norm=norm, loss="ce"),
             APGD(eps, steps=steps, norm=norm, loss="dlr"),

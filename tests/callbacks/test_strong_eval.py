@@ -120,7 +120,7 @@ def _sanity(model: nn.Module, digits: DigitsDataModule, **kwargs) -> dict[str, f
 
 def test_stronger_attack_flags_pgd20_and_passes_the_default(digits, at_model):
     with pytest.warns(UserWarning, match="stronger_attack: a much stronger attack"):
-        weak = _sanity(at_model, digits, attack=PGD(0.2, steps=20))
+        weak = _sanity(at_model, digits, attack=PGD(0.2, steps=20), strong_attack=None)
     assert weak.passed["stronger_attack"] is False
     strong = _sanity(at_model, digits)
     assert strong.passed["stronger_attack"] is True, strong.summary()

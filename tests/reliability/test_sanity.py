@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from benign.attacks import PGD
+from benign.attacks import PGD, APGDEnsemble
 from benign.callbacks import RobustnessEval, SanityCheckError
 from benign.callbacks import sanity as checks
 from benign.data import DigitsDataModule
@@ -71,7 +71,9 @@ def audit(net: nn.Module, dm: DigitsDataModule, **kwargs) -> RobustnessEval:
 
 @pytest.fixture(scope="module")
 def normal(digits):
-    return audit(trained(mlp(10), digits), digits)
+    # On this 300-step Adam MLP the default's untargeted APGD misses ~3 points at eps 0.1 that
+    # APGD-T finds (the audit flags it); with 9 targets the evaluation passes every check.
+    return audit(trained(mlp(10), digits), digits, attack=APGDEnsemble(0.1, targets=9))
 
 
 @pytest.fixture(scope="module")
