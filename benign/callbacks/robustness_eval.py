@@ -44,10 +44,11 @@ class RobustnessEval(EvalAudit, L.Callback):
     kept in ``attack_reports[stage]`` and sent to the loggers as the hyper-parameter
     ``<stage>/robust_attack``.
 
-    The default test attack, :class:`~benign.attacks.APGDEnsemble` (APGD-CE, APGD-DLR, APGD-T
-    over 3 targets, 50 steps each, on the points the previous ones left), is within 1 point of
-    full AutoAttack on the digits checkpoints of ``configs/digits`` at every eps of their grid
-    (tests/callbacks/test_strong_eval.py, README "Evaluation"). With
+    The default test attack, :class:`~benign.attacks.APGDEnsemble` (APGD-CE, then APGD-DLR on
+    the points it left, 20 steps each), and above the training eps of an AT/TRADES model
+    ``strong_attack`` (plus APGD-T over 9 targets, 50 steps each), are within 1 point of full
+    AutoAttack on the digits models of ``configs/digits`` at every eps of their grid, at less
+    cost than PGD-20 at every eps (tests/callbacks/test_strong_eval.py, README "Evaluation"). With
     ``score_coarse=True`` a model trained on fine labels is also scored on the coarse task
     (PAPER.md E3): the coarse logit of a superclass is the logsumexp of its fine logits, the
     attack targets that coarse decision, and ``coarse_acc`` / ``coarse_robust_acc@<eps>`` are
