@@ -2,7 +2,9 @@
 
 A dataset subclass only says where its arrays come from (``_load_raw``), which files it needs
 (``_check_files``, ``_download``), its class names, coarse-map presets and asymmetric partners.
-Everything about labels is here, orthogonal to the dataset.
+Everything about labels is orthogonal to the dataset: the DataModule checks its options into a
+:class:`~benign.data.spec.LabelSpec` and a :class:`~benign.data.spec.SplitSpec` and composes the
+functions of :mod:`benign.data.labels` and :mod:`benign.data.manifest` on them.
 
 Order of operations in ``setup``: load raw arrays -> stratified validation hold-out (seeded by
 ``split_seed``) -> ``train_subset`` (stratified) -> labels at ``label_level`` -> noise on the
@@ -12,9 +14,8 @@ training split only (seeded by ``noise_seed``). Validation and test labels are a
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import lightning as L
 import numpy as np
@@ -23,33 +24,26 @@ from lightning.fabric.utilities.rank_zero import rank_zero_only
 from torch import Tensor
 
 from benign.data import options
-from benign.data.coarse import resolve_coarse_map
-from benign.data.datasets import IndexedTensorDataset
-from benign.data.labels import TrainingLabels, build_training_labels
+from benign.data.datasets import IndexedTensorDataset, RawSplits, check_raw_labels
+from benign.data.labels import TrainingLabels, draw_training_labels, restore_training_labels
 from benign.data.loaders import SplitLoadersMixin
-from benign.data.manifest import NoiseStateMixin
-from benign.data.splits import resolve_count, split_rng, stratified_split
-from benign.errors import ConfigError
+from benign.data.manifest import checkpoint_state, noise_manifest, save_manifest
 
 log = logging.getLogger("benign.data")
 
 
-def error_reason(err: BaseException) -> str:
-    """The first line of an exception's message (its type name when empty), for one-line errors."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+def _option(spec: str, name: str) -> property:
+    """A read-only attribute of the DataModule: ``name`` of its ``spec`` (see :mod:`.spec`)."""
+    return property(lambda self: getattr(getattr(self, spec), name), doc=f"``{spec}.{name}``")
 
 
-class RawSplits(NamedTuple):
-    """A dataset's original train/test arrays: images ``[N, ...]`` and fine labels ``[N]``."""
-
-    train_images: Tensor
-    train_labels: np.ndarray
-    test_images: Tensor
-    test_labels: np.ndarray
+def _label_view(name: str) -> property:
+    """A read-only view of the training split's labels (an error before ``setup``)."""
+    doc = f"``{name}`` of the training split's :class:`~benign.data.labels.TrainingLabels`."
+    return property(lambda self: getattr(self._require_labels(), name), doc=doc)
 
 
-class BenignDataModule(SplitLoadersMixin, NoiseStateMixin, L.LightningDataModule):
+class BenignDataModule(SplitLoadersMixin, L.LightningDataModule):
     """Base of every benign DataModule: clean / noisy / coarse / fine labels on any dataset.
 
     Args:
@@ -108,48 +102,49 @@ class BenignDataModule(SplitLoadersMixin, NoiseStateMixin, L.LightningDataModule
         super().__init__()
         self.data_dir = str(data_dir)
         self.download = bool(download)
-        self.noise_rate = options.check_noise_rate(noise_rate)
-        self.noise_type = options.check_noise_type(noise_type)
-        self.noise_seed = 0 if noise_seed is None else int(noise_seed)
-        self.label_level = options.check_label_level(label_level)
-        self._coarse, self._coarse_names, self.coarse_map_name = resolve_coarse_map(
-            coarse_map,
-            presets=self.coarse_map_presets,
-            preset_names=self.coarse_class_names_presets,
-            default=self.default_coarse_map,
-            fine_names=self.fine_classes,
-            dataset=self.name,
+        #: How the training labels are made (level, coarse map, noise).
+        self.label_spec = options.check_label_options(
+            self,
+            noise_rate=noise_rate,
+            noise_type=noise_type,
+            noise_seed=noise_seed,
+            noise_classes=noise_classes,
+            noise_file=noise_file,
+            label_level=label_level,
+            coarse_map=coarse_map,
         )
-        self.noise_classes = options.check_noise_classes(noise_classes, self.num_classes)
-        self.noise_file = options.check_noise_file(noise_file)
-        if self.noise_file is not None and self.noise_rate > 0:
-            warnings.warn(
-                "noise_file is set, so noise_rate and noise_type are ignored", stacklevel=2
-            )
-        self.train_subset = options.check_fraction_or_count(
-            "train_subset", train_subset, allow_none=True, allow_all=True
+        #: Which points are held out for validation and kept for training.
+        self.split_spec = options.check_split_options(val_split, train_subset, split_seed)
+        self.batch_size, self.eval_batch_size, self.num_workers = options.check_loader_options(
+            batch_size, eval_batch_size, num_workers
         )
-        self.val_split = options.check_fraction_or_count(
-            "val_split", val_split, allow_none=False, allow_all=False
-        )
-        self.split_seed = int(split_seed)
-        self.batch_size = options.check_positive_int("batch_size", batch_size)
-        self.eval_batch_size = options.check_positive_int(
-            "eval_batch_size", batch_size if eval_batch_size is None else eval_batch_size
-        )
-        self.num_workers = options.check_positive_int("num_workers", num_workers, minimum=0)
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
         if self.train_size is not None:
-            self._split_sizes(self.train_size)
+            self.split_spec.sizes(self.train_size)
         self._raw: RawSplits | None = None
         self._labels: TrainingLabels | None = None
-        self._pending_state: dict[str, Any] | None = None
+        self._pending_state: dict[str, Any] | None = None  # a checkpoint's, applied at build()
         self._announced = False  # the noise line is printed once, at the first setup
         self.train_dataset: IndexedTensorDataset | None = None
         self.train_eval_dataset: IndexedTensorDataset | None = None
         self.val_dataset: IndexedTensorDataset | None = None
         self.test_dataset: IndexedTensorDataset | None = None
         self.val_source_indices: Tensor | None = None
+
+    noise_rate = _option("label_spec", "noise_rate")
+    noise_type = _option("label_spec", "noise_type")
+    noise_seed = _option("label_spec", "noise_seed")
+    noise_file = _option("label_spec", "noise_file")
+    label_level = _option("label_spec", "label_level")
+    coarse_map_name = _option("label_spec", "coarse_map_name")
+    train_subset = _option("split_spec", "train_subset")
+    val_split = _option("split_spec", "val_split")
+    split_seed = _option("split_spec", "split_seed")
+
+    @property
+    def noise_classes(self) -> list[int]:
+        """Source classes of ``class_subset`` noise."""
+        return list(self.label_spec.noise_classes)
 
     # -- what subclasses provide ----------------------------------------------------------------
     def _load_raw(self) -> RawSplits:
@@ -167,20 +162,14 @@ class BenignDataModule(SplitLoadersMixin, NoiseStateMixin, L.LightningDataModule
         return None
 
     # -- static facts, available right after __init__ ------------------------------------------
-    @property
-    def fine_num_classes(self) -> int:
-        """Number of fine classes."""
-        return len(self.fine_classes)
+    fine_num_classes = _option("label_spec", "fine_num_classes")
+    num_classes = _option("label_spec", "num_classes")  # the model's output size
+    label_names = _option("label_spec", "label_names")  # class names at ``label_level``
 
     @property
     def coarse_num_classes(self) -> int:
         """Number of superclasses of the configured ``coarse_map``."""
-        return len(self._coarse_names)
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes at the training ``label_level`` (the model's output size)."""
-        return self.fine_num_classes if self.label_level == "fine" else self.coarse_num_classes
+        return len(self.label_spec.coarse_names)
 
     @property
     def class_names(self) -> list[str]:
@@ -190,17 +179,12 @@ class BenignDataModule(SplitLoadersMixin, NoiseStateMixin, L.LightningDataModule
     @property
     def coarse_class_names(self) -> list[str]:
         """Superclass names of the configured ``coarse_map``."""
-        return list(self._coarse_names)
-
-    @property
-    def label_names(self) -> list[str]:
-        """Class names at the training ``label_level``."""
-        return self.class_names if self.label_level == "fine" else self.coarse_class_names
+        return list(self.label_spec.coarse_names)
 
     @property
     def coarse_map(self) -> Tensor:
         """LongTensor ``[fine_num_classes]``: the superclass index of each fine class."""
-        return torch.as_tensor(self._coarse, dtype=torch.long)
+        return torch.as_tensor(self.label_spec.coarse_array, dtype=torch.long)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -208,25 +192,10 @@ class BenignDataModule(SplitLoadersMixin, NoiseStateMixin, L.LightningDataModule
         return tuple(self.image_shape)
 
     # -- training-split labels, available after setup ---------------------------------------
-    @property
-    def true_targets(self) -> Tensor:
-        """LongTensor ``[N_train]``: clean labels of the training split (at ``label_level``)."""
-        return self._require_labels().true_targets
-
-    @property
-    def observed_targets(self) -> Tensor:
-        """LongTensor ``[N_train]``: the labels trained on (noisy where ``noisy_mask``)."""
-        return self._require_labels().observed_targets
-
-    @property
-    def noisy_mask(self) -> Tensor:
-        """BoolTensor ``[N_train]``: which training labels differ from the true ones."""
-        return self._require_labels().noisy_mask
-
-    @property
-    def train_source_indices(self) -> Tensor:
-        """LongTensor ``[N_train]``: each training point's index in the original training set."""
-        return self._require_labels().source_indices
+    true_targets = _label_view("true_targets")  # LongTensor [N_train], clean, at label_level
+    observed_targets = _label_view("observed_targets")  # LongTensor [N_train], trained on
+    noisy_mask = _label_view("noisy_mask")  # BoolTensor [N_train], observed != true
+    train_source_indices = _label_view("source_indices")  # LongTensor [N_train], original index
 
     @property
     def realised_noise_rate(self) -> float:
@@ -259,50 +228,60 @@ class BenignDataModule(SplitLoadersMixin, NoiseStateMixin, L.LightningDataModule
             return
         self._check_files()
         raw = self._raw = self._load_raw()
-        labels = np.asarray(raw.train_labels, dtype=np.int64)
-        for split, values in (("training", labels), ("test", raw.test_labels)):
-            if len(values) and not 0 <= values.min() <= values.max() < self.fine_num_classes:
-                raise ConfigError(
-                    f"{self.name} {split} labels must be in 0..{self.fine_num_classes - 1}: the files "
-                    f"in {self.data_dir} do not match this dataset"
-                )
-        n_val, n_sub = self._split_sizes(len(labels))
-        val_idx, pool = stratified_split(labels, n_val, split_rng(self.split_seed, 1))
-        if n_sub is not None:
-            taken, _ = stratified_split(labels[pool], n_sub, split_rng(self.split_seed, 2))
-            pool = pool[taken]
+        labels = check_raw_labels(raw, self.fine_num_classes, self.name, self.data_dir)
+        val_idx, pool = self.split_spec.split(labels)
         self.val_source_indices = torch.from_numpy(val_idx)
+        to_level = self.label_spec.to_level
         self.val_dataset = IndexedTensorDataset(
-            raw.train_images[self.val_source_indices], self._to_level(labels[val_idx])
+            raw.train_images[self.val_source_indices], torch.from_numpy(to_level(labels[val_idx]))
         )
-        self.test_dataset = IndexedTensorDataset(raw.test_images, self._to_level(raw.test_labels))
+        self.test_dataset = IndexedTensorDataset(
+            raw.test_images, torch.from_numpy(to_level(raw.test_labels))
+        )
         pending, self._pending_state = self._pending_state, None
         if pending:
-            self._apply_state(pending, computed_sources=pool)
-            self._announced = True
-            self._log_noise(" [restored from checkpoint]")
+            self._restore(pending, pool)
         else:
-            self._set_labels(build_training_labels(self, labels, pool))
+            self._set_labels(draw_training_labels(self.label_spec, labels, pool))
+
+    # -- the noise manifest and the checkpointed labels ---------------------------------------
+    def noise_manifest(self) -> dict[str, np.ndarray]:
+        """Everything needed to audit or reproduce the training labels, as numpy arrays."""
+        return noise_manifest(self.label_spec, self.split_spec, self._require_labels())
+
+    def save_noise_manifest(self, path: str) -> None:
+        """Write :meth:`noise_manifest` to ``path`` (``noise.npz``) atomically."""
+        save_manifest(path, self.noise_manifest())
+
+    def state_dict(self) -> dict[str, Any]:
+        """The training split and its observed labels, so a resumed run never redraws noise."""
+        if self._labels is None:
+            return dict(self._pending_state or {})
+        return checkpoint_state(self.label_spec, self._labels, self.input_shape)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the saved training labels (now if set up, else at the next ``setup``)."""
+        if not state_dict:
+            return
+        if self._labels is None:
+            self._pending_state = dict(state_dict)
+        else:
+            self._restore(state_dict, self._labels.source_indices.numpy())
+
+    def _restore(self, state: dict[str, Any], sources: np.ndarray) -> None:
+        """Install a checkpoint's labels of the training split ``sources`` and say so."""
+        assert self._raw is not None
+        fine = np.asarray(self._raw.train_labels)
+        self._set_labels(
+            restore_training_labels(self.label_spec, state, fine, sources, self.data_dir)
+        )
+        self._announced = True
+        self._log_noise(" [restored from checkpoint]")
 
     def _log_noise(self, suffix: str = "") -> None:
         """The one ``noise: ...`` info line (rank zero only)."""
         if rank_zero_only.rank == 0 and self._labels is not None:
             log.info(self._labels.summary(self.noise_file) + suffix)
-
-    def _split_sizes(self, n_total: int) -> tuple[int, int | None]:
-        """Sizes of the validation hold-out and of ``train_subset`` (None: the whole pool)."""
-        n_val = resolve_count(self.val_split, n_total, "val_split", allow_all=False)
-        if self.train_subset is None:
-            return n_val, None
-        return n_val, resolve_count(
-            self.train_subset, n_total - n_val, "train_subset", allow_all=True
-        )
-
-    def _to_level(self, fine_labels: np.ndarray) -> Tensor:
-        """Fine labels -> LongTensor at ``label_level``."""
-        fine_labels = np.asarray(fine_labels, dtype=np.int64)
-        values = self._coarse[fine_labels] if self.label_level == "coarse" else fine_labels
-        return torch.as_tensor(values, dtype=torch.long)
 
     def _set_labels(self, labels: TrainingLabels) -> None:
         """Install the training split's labels, updating existing datasets in place."""

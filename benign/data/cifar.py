@@ -18,7 +18,7 @@ import torch
 import torchvision
 from torch import Tensor
 
-from benign.data.base import BenignDataModule, RawSplits, error_reason
+from benign.data.base import BenignDataModule, RawSplits
 from benign.data.cifar100_classes import (
     CIFAR100_ASYMMETRIC_PAIRS,
     CIFAR100_CLASSES,
@@ -27,7 +27,7 @@ from benign.data.cifar100_classes import (
 )
 from benign.data.coarse import halves_map, halves_names
 from benign.data.datasets import RandomCropFlip
-from benign.errors import DataNotFoundError
+from benign.errors import DataNotFoundError, first_line
 
 CIFAR10_CLASSES: tuple[str, ...] = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -96,7 +96,7 @@ class CIFAR10DataModule(BenignDataModule):
         except Exception as err:  # network errors come in many types
             raise DataNotFoundError(
                 f"could not download {self.display_name} into {self.data_dir} "
-                f"({error_reason(err)}): put the '{self.torchvision_class.base_folder}' folder "
+                f"({first_line(err)}): put the '{self.torchvision_class.base_folder}' folder "
                 "there by hand"
             ) from None
 
@@ -115,7 +115,7 @@ class CIFAR10DataModule(BenignDataModule):
             where = f"file {bad} is" if bad else f"files in {self.base_folder} are"
             raise DataNotFoundError(
                 f"{self.display_name} {where} corrupted or incomplete "
-                f"({error_reason(err)}): extract a fresh copy there, or pass --data.download true"
+                f"({first_line(err)}): extract a fresh copy there, or pass --data.download true"
             ) from None
         if tuple(dataset.classes) != self.fine_classes:
             warnings.warn(
@@ -193,7 +193,7 @@ class CIFAR100DataModule(CIFAR10DataModule):
                 coarse = self.read_coarse_labels(train)
             except (KeyError, OSError, EOFError, pickle.UnpicklingError) as err:
                 warnings.warn(
-                    f"CIFAR-100 coarse_labels unreadable ({error_reason(err)}); coarse labels "
+                    f"CIFAR-100 coarse_labels unreadable ({first_line(err)}); coarse labels "
                     "follow the official superclass table",
                     stacklevel=2,
                 )

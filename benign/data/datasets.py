@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -18,7 +19,30 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from benign.errors import ConfigError
+
 Batch = tuple[Tensor, Tensor, Tensor]
+
+
+class RawSplits(NamedTuple):
+    """A dataset's original train/test arrays: images ``[N, ...]`` and fine labels ``[N]``."""
+
+    train_images: Tensor
+    train_labels: np.ndarray
+    test_images: Tensor
+    test_labels: np.ndarray
+
+
+def check_raw_labels(raw: RawSplits, num_classes: int, dataset: str, data_dir: str) -> np.ndarray:
+    """The original training labels as int64, once both splits' labels are in ``0..K-1``."""
+    labels = np.asarray(raw.train_labels, dtype=np.int64)
+    for split, values in (("training", labels), ("test", raw.test_labels)):
+        if len(values) and not 0 <= values.min() <= values.max() < num_classes:
+            raise ConfigError(
+                f"{dataset} {split} labels must be in 0..{num_classes - 1}: the files "
+                f"in {data_dir} do not match this dataset"
+            )
+    return labels
 
 
 def to_float(images: Tensor) -> Tensor:

@@ -1,19 +1,22 @@
-"""The training split's labels: true, observed (possibly noisy), which are noisy, and where from."""
+"""The training split's labels: true, observed (possibly noisy), which are noisy, and where from.
+
+Functions of a :class:`~benign.data.spec.LabelSpec` and plain arrays: :func:`draw_training_labels`
+makes the labels of a training split, :func:`restore_training_labels` rebuilds them from a
+checkpoint's state and checks it fits.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from benign.data.noise import apply_noise, default_pairs, load_label_file
+from benign.data.noise import apply_noise, load_label_file
+from benign.data.spec import LabelSpec
 from benign.errors import ConfigError
-
-if TYPE_CHECKING:
-    from benign.data.base import BenignDataModule
 
 
 @dataclass
@@ -72,63 +75,30 @@ class TrainingLabels:
             "noise_rate": self.noise_rate,
         }
 
-    @classmethod
-    def from_state(
-        cls, state: dict[str, Any], module: BenignDataModule, fine_labels: np.ndarray
-    ) -> TrainingLabels:
-        """Rebuild from :meth:`state`, checking it fits ``module``'s dataset and label level."""
-        if (
-            state.get("num_classes") != module.num_classes
-            or state.get("label_level") != module.label_level
-        ):
-            raise ConfigError(
-                f"the checkpoint's labels are {state.get('label_level')} with "
-                f"{state.get('num_classes')} classes but this run uses {module.label_level} with "
-                f"{module.num_classes}: resume with the same --data.label_level and coarse_map"
-            )
-        sources = torch.as_tensor(state["source_indices"], dtype=torch.long)
-        observed = torch.as_tensor(state["observed_targets"], dtype=torch.long)
-        if len(sources) != len(observed) or (
-            len(sources) and int(sources.max()) >= len(fine_labels)
-        ):
-            raise ConfigError(
-                f"the checkpoint's training split does not fit {module.name} in {module.data_dir}: "
-                "resume on the same dataset files"
-            )
-        fine = torch.as_tensor(fine_labels[sources.numpy()], dtype=torch.long)
-        true = module._to_level(fine.numpy())
-        return cls(
-            sources,
-            true,
-            observed,
-            observed != true,
-            fine,
-            str(state.get("noise_type", module.noise_type)),
-            float(state.get("noise_rate", module.noise_rate)),
-        )
 
-
-def build_training_labels(
-    module: BenignDataModule, fine_labels: np.ndarray, sources: np.ndarray
+def draw_training_labels(
+    spec: LabelSpec, fine_labels: np.ndarray, sources: np.ndarray
 ) -> TrainingLabels:
-    """Draw the observed labels of the training points ``sources`` as ``module`` configures."""
+    """Draw the observed labels of the training points ``sources`` as ``spec`` says.
+
+    Args:
+        spec: the label level and the noise.
+        fine_labels: fine labels of the whole original training set.
+        sources: positions of the training split in it.
+    """
     fine = np.asarray(fine_labels, dtype=np.int64)[sources]
-    true = module._to_level(fine).numpy()
-    if module.noise_file is not None:
-        observed = module._to_level(_file_labels(module, len(fine_labels), sources)).numpy()
+    true = spec.to_level(fine)
+    if spec.noise_file is not None:
+        observed = spec.to_level(_file_labels(spec, len(fine_labels), sources))
     else:
-        if module.label_level == "fine" and module.asymmetric_pairs is not None:
-            pairs = module.asymmetric_pairs
-        else:
-            pairs = default_pairs(module.num_classes)
         observed = apply_noise(
             true,
-            module.num_classes,
-            module.noise_type,
-            module.noise_rate,
-            module.noise_seed,
-            pairs=pairs,
-            classes=module.noise_classes,
+            spec.num_classes,
+            spec.noise_type,
+            spec.noise_rate,
+            spec.noise_seed,
+            pairs=spec.noise_pairs(),
+            classes=list(spec.noise_classes),
         )
     true_t, observed_t = torch.from_numpy(true), torch.from_numpy(observed)
     return TrainingLabels(
@@ -137,26 +107,73 @@ def build_training_labels(
         observed_targets=observed_t,
         noisy_mask=observed_t != true_t,
         fine_targets=torch.from_numpy(fine),
-        noise_type="file" if module.noise_file else module.noise_type,
-        noise_rate=module.noise_rate,
+        noise_type="file" if spec.noise_file else spec.noise_type,
+        noise_rate=spec.noise_rate,
     )
 
 
-def _file_labels(module: BenignDataModule, n_original: int, sources: np.ndarray) -> np.ndarray:
+def restore_training_labels(
+    spec: LabelSpec,
+    state: dict[str, Any],
+    fine_labels: np.ndarray,
+    sources: np.ndarray,
+    data_dir: str,
+) -> TrainingLabels:
+    """Rebuild the labels saved by :meth:`TrainingLabels.state`, refusing a state that does not
+    fit: another label level, other dataset files (``data_dir``) or another training split than
+    ``sources``, the one this run's options select."""
+    if state.get("num_classes") != spec.num_classes or state.get("label_level") != spec.label_level:
+        raise ConfigError(
+            f"the checkpoint's labels are {state.get('label_level')} with "
+            f"{state.get('num_classes')} classes but this run uses {spec.label_level} with "
+            f"{spec.num_classes}: resume with the same --data.label_level and coarse_map"
+        )
+    saved_sources = torch.as_tensor(state["source_indices"], dtype=torch.long)
+    observed = torch.as_tensor(state["observed_targets"], dtype=torch.long)
+    if len(saved_sources) != len(observed) or (
+        len(saved_sources) and int(saved_sources.max()) >= len(fine_labels)
+    ):
+        raise ConfigError(
+            f"the checkpoint's training split does not fit {spec.dataset} in {data_dir}: "
+            "resume on the same dataset files"
+        )
+    fine = torch.as_tensor(fine_labels[saved_sources.numpy()], dtype=torch.long)
+    true = torch.from_numpy(spec.to_level(fine.numpy()))
+    saved_true = state.get("true_targets")
+    same_true = saved_true is None or np.array_equal(np.asarray(saved_true), true.numpy())
+    if not np.array_equal(saved_sources.numpy(), sources) or not same_true:
+        raise ConfigError(
+            "the checkpoint was trained on another training split of "
+            f"{spec.dataset}: resume with the same data files, --data.split_seed, "
+            "--data.val_split and --data.train_subset"
+        )
+    return TrainingLabels(
+        saved_sources,
+        true,
+        observed,
+        observed != true,
+        fine,
+        str(state.get("noise_type", spec.noise_type)),
+        float(state.get("noise_rate", spec.noise_rate)),
+    )
+
+
+def _file_labels(spec: LabelSpec, n_original: int, sources: np.ndarray) -> np.ndarray:
     """Fine labels from ``noise_file``, for the original training set or for the split."""
-    labels = load_label_file(module.noise_file)
+    assert spec.noise_file is not None
+    labels = load_label_file(spec.noise_file)
     if len(labels) == n_original:
         labels = labels[sources]
     elif len(labels) != len(sources):
         raise ConfigError(
-            f"noise_file {module.noise_file} has {len(labels)} labels but {module.name} has "
+            f"noise_file {spec.noise_file} has {len(labels)} labels but {spec.dataset} has "
             f"{n_original} training points ({len(sources)} in the training split): write one "
             "label per training point"
         )
-    outside = labels[(labels < 0) | (labels >= module.fine_num_classes)]
+    outside = labels[(labels < 0) | (labels >= spec.fine_num_classes)]
     if len(outside):
         raise ConfigError(
-            f"noise_file {module.noise_file} holds {len(outside)} labels outside "
-            f"0..{module.fine_num_classes - 1} (e.g. {int(outside[0])}): write fine class indices"
+            f"noise_file {spec.noise_file} holds {len(outside)} labels outside "
+            f"0..{spec.fine_num_classes - 1} (e.g. {int(outside[0])}): write fine class indices"
         )
     return labels

@@ -2,7 +2,9 @@
 
 The manifest records which training labels were flipped and how, for audits and plots. The
 checkpoint state carries the training split and its observed labels, so a resumed run restores
-exactly the labels it trained on instead of drawing them again.
+exactly the labels it trained on instead of drawing them again
+(:func:`benign.data.labels.restore_training_labels`). Both are functions of the specifications
+and the labels, not of a DataModule.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from benign.data.labels import TrainingLabels
-from benign.errors import ConfigError
+from benign.data.spec import LabelSpec, SplitSpec
 
 
 def save_manifest(path: str | os.PathLike, manifest: Mapping[str, np.ndarray]) -> None:
@@ -36,68 +38,34 @@ def save_manifest(path: str | os.PathLike, manifest: Mapping[str, np.ndarray]) -
             tmp.unlink()
 
 
-class NoiseStateMixin:
-    """``noise_manifest``, ``save_noise_manifest`` and ``state_dict``/``load_state_dict``.
+def noise_manifest(
+    spec: LabelSpec, split: SplitSpec, labels: TrainingLabels
+) -> dict[str, np.ndarray]:
+    """Everything needed to audit or reproduce the training labels, as numpy arrays."""
+    subset = "" if split.train_subset is None else str(split.train_subset)
+    return {
+        **labels.manifest(),
+        "dataset": np.array(spec.dataset),
+        "noise_seed": np.array(spec.noise_seed),
+        "noise_rate": np.array(labels.noise_rate),
+        "noise_type": np.array(labels.noise_type),
+        "noise_file": np.array(spec.noise_file or ""),
+        "noise_classes": np.asarray(spec.noise_classes, dtype=np.int64),
+        "label_level": np.array(spec.label_level),
+        "num_classes": np.array(spec.num_classes),
+        "class_names": np.array(spec.label_names),
+        "coarse_map": spec.coarse_array,
+        "coarse_map_name": np.array(spec.coarse_map_name),
+        "train_subset": np.array(subset),
+        "val_split": np.array(float(split.val_split)),
+        "split_seed": np.array(split.split_seed),
+    }
 
-    Mixed into :class:`~benign.data.base.BenignDataModule`, whose label attributes it reads.
-    """
 
-    def noise_manifest(self) -> dict[str, np.ndarray]:
-        """Everything needed to audit or reproduce the training labels, as numpy arrays."""
-        labels = self._require_labels()
-        subset = "" if self.train_subset is None else str(self.train_subset)
-        return {
-            **labels.manifest(),
-            "dataset": np.array(self.name),
-            "noise_seed": np.array(self.noise_seed),
-            "noise_rate": np.array(labels.noise_rate),
-            "noise_type": np.array(labels.noise_type),
-            "noise_file": np.array(self.noise_file or ""),
-            "noise_classes": np.asarray(self.noise_classes, dtype=np.int64),
-            "label_level": np.array(self.label_level),
-            "num_classes": np.array(self.num_classes),
-            "class_names": np.array(self.label_names),
-            "coarse_map": self._coarse.copy(),
-            "coarse_map_name": np.array(self.coarse_map_name),
-            "train_subset": np.array(subset),
-            "val_split": np.array(float(self.val_split)),
-            "split_seed": np.array(self.split_seed),
-        }
-
-    def save_noise_manifest(self, path: str) -> None:
-        """Write :meth:`noise_manifest` to ``path`` (``noise.npz``) atomically."""
-        save_manifest(path, self.noise_manifest())
-
-    def state_dict(self) -> dict[str, Any]:
-        """The training split and its observed labels, so a resumed run never redraws noise."""
-        if self._labels is None:
-            return dict(self._pending_state or {})
-        state = self._labels.state(self.label_level, self.num_classes)
-        # what the model was trained on, for "checkpoint of digits cannot be tested on mnist5k"
-        return {**state, "dataset": self.name, "input_shape": list(self.input_shape)}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the saved training labels (now if set up, else at the next ``setup``)."""
-        if not state_dict:
-            return
-        if self._labels is None:
-            self._pending_state = dict(state_dict)
-        else:
-            self._apply_state(state_dict, computed_sources=self._labels.source_indices.numpy())
-            self._announced = True
-            self._log_noise(" [restored from checkpoint]")
-
-    def _apply_state(self, state: dict[str, Any], computed_sources: np.ndarray) -> None:
-        assert self._raw is not None
-        restored = TrainingLabels.from_state(state, self, np.asarray(self._raw.train_labels))
-        saved_true = state.get("true_targets")
-        same_true = saved_true is None or np.array_equal(
-            np.asarray(saved_true), restored.true_targets.numpy()
-        )
-        if not np.array_equal(restored.source_indices.numpy(), computed_sources) or not same_true:
-            raise ConfigError(
-                "the checkpoint was trained on another training split of "
-                f"{self.name}: resume with the same data files, --data.split_seed, "
-                "--data.val_split and --data.train_subset"
-            )
-        self._set_labels(restored)
+def checkpoint_state(
+    spec: LabelSpec, labels: TrainingLabels, input_shape: tuple[int, ...]
+) -> dict[str, Any]:
+    """The labels' checkpoint state, with what the model was trained on (dataset, input shape)
+    so that a checkpoint of digits is refused on mnist5k before anything runs."""
+    state = labels.state(spec.label_level, spec.num_classes)
+    return {**state, "dataset": spec.dataset, "input_shape": list(input_shape)}

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 import torchvision
 
-from benign.data.base import BenignDataModule, RawSplits, error_reason
+from benign.data.base import BenignDataModule, RawSplits
 from benign.data.coarse import halves_map, halves_names
 from benign.data.debian_package import check_idx_file, find_package_files, install_files
 from benign.data.digits import DIGIT_CLASSES, MNIST_ASYMMETRIC_PAIRS
-from benign.errors import DataNotFoundError
+from benign.errors import DataNotFoundError, first_line
 
 
 class MNISTDigits:
@@ -95,7 +95,7 @@ class MNISTDataModule(MNISTDigits, BenignDataModule):
             origin = os.path.dirname(next(iter(sources.values())))
             raise DataNotFoundError(
                 f"could not prepare {self.display_name} in {self.raw_folder} from {origin} "
-                f"({error_reason(err)}): replace that file, or free disk space, then run again"
+                f"({first_line(err)}): replace that file, or free disk space, then run again"
             ) from None
 
     def _raw_names(self) -> list[str]:
@@ -119,7 +119,7 @@ class MNISTDataModule(MNISTDigits, BenignDataModule):
             self.torchvision_class(root=self.data_dir, train=True, download=True)
         except Exception as err:  # network errors come in many types
             raise DataNotFoundError(
-                f"could not download {self.display_name} into {self.data_dir} ({error_reason(err)}): "
+                f"could not download {self.display_name} into {self.data_dir} ({first_line(err)}): "
                 f"put the raw IDX files in {self.raw_folder} by hand"
             ) from None
 
@@ -144,7 +144,7 @@ class MNISTDataModule(MNISTDigits, BenignDataModule):
                 where, fix = f"file {path} ({problem})", "it with torchvision's raw IDX file"
                 break
         return DataNotFoundError(
-            f"{self.display_name} {where} could not be read ({error_reason(err)}): "
+            f"{self.display_name} {where} could not be read ({first_line(err)}): "
             f"replace {fix}, or pass --data.download true"
         )
 

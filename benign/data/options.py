@@ -1,16 +1,21 @@
 """Cheap checks of DataModule options, run in ``__init__`` so mistakes stop a run before it starts.
 
 Each check returns the cleaned value or raises :class:`~benign.errors.ConfigError` with one line
-that names the option, the bad value and the fix.
+that names the option, the bad value and the fix. :func:`check_label_options` and
+:func:`check_split_options` check a group of options and return it as a specification.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
+from benign.data.coarse import resolve_coarse_map
 from benign.data.noise import NOISE_FILE_SUFFIXES, NOISE_TYPES
-from benign.errors import ConfigError, DataNotFoundError
+from benign.data.spec import LabelSpec, SplitSpec
+from benign.errors import ConfigError, DataNotFoundError, check_choice
 
 LABEL_LEVELS: tuple[str, ...] = ("fine", "coarse")
 
@@ -28,23 +33,14 @@ def check_noise_rate(rate: float) -> float:
     return float(rate)
 
 
-def check_choice(option: str, value: str, choices: Sequence[str]) -> str:
-    """``value`` must be one of ``choices``."""
-    if value not in choices:
-        raise ConfigError(
-            f"unknown {option} '{value}': use one of {', '.join(choices)} (--data.{option})"
-        )
-    return value
-
-
 def check_noise_type(noise_type: str) -> str:
     """``noise_type`` must be a known noise type."""
-    return check_choice("noise_type", noise_type, NOISE_TYPES)
+    return check_choice("noise_type", noise_type, NOISE_TYPES, fix=" (--data.noise_type)")
 
 
 def check_label_level(level: str) -> str:
     """``label_level`` must be ``fine`` or ``coarse``."""
-    return check_choice("label_level", level, LABEL_LEVELS)
+    return check_choice("label_level", level, LABEL_LEVELS, fix=" (--data.label_level)")
 
 
 def check_noise_classes(classes: Sequence[int] | None, num_classes: int) -> list[int]:
@@ -112,3 +108,82 @@ def check_positive_int(option: str, value: int, *, minimum: int = 1) -> int:
             f"{option} must be an integer >= {minimum}, got {value!r} (--data.{option})"
         )
     return value
+
+
+class ClassFacts(Protocol):
+    """What a dataset declares about its classes (the class attributes of a DataModule)."""
+
+    name: str
+    fine_classes: tuple[str, ...]
+    coarse_map_presets: Mapping[str, Sequence[int]]
+    coarse_class_names_presets: Mapping[str, Sequence[str]]
+    default_coarse_map: str
+    asymmetric_pairs: Mapping[int, int] | None
+
+
+def check_label_options(
+    dataset: ClassFacts,
+    *,
+    noise_rate: float,
+    noise_type: str,
+    noise_seed: int | None,
+    noise_classes: Sequence[int] | None,
+    noise_file: str | None,
+    label_level: str,
+    coarse_map: str | Sequence[int] | None,
+) -> LabelSpec:
+    """Check the user's label options against ``dataset``'s classes, as a :class:`LabelSpec`."""
+    rate, kind = check_noise_rate(noise_rate), check_noise_type(noise_type)
+    seed = 0 if noise_seed is None else int(noise_seed)
+    level = check_label_level(label_level)
+    fine_names = tuple(dataset.fine_classes)
+    mapping, names, map_name = resolve_coarse_map(
+        coarse_map,
+        presets=dataset.coarse_map_presets,
+        preset_names=dataset.coarse_class_names_presets,
+        default=dataset.default_coarse_map,
+        fine_names=fine_names,
+        dataset=dataset.name,
+    )
+    num_classes = len(fine_names) if level == "fine" else len(names)
+    classes = check_noise_classes(noise_classes, num_classes)
+    path = check_noise_file(noise_file)
+    if path is not None and rate > 0:
+        # stacklevel 3: the line that built the DataModule
+        warnings.warn("noise_file is set, so noise_rate and noise_type are ignored", stacklevel=3)
+    pairs = dataset.asymmetric_pairs
+    return LabelSpec(
+        dataset=dataset.name,
+        fine_names=fine_names,
+        label_level=level,
+        coarse_map=tuple(int(c) for c in mapping),
+        coarse_names=tuple(names),
+        coarse_map_name=map_name,
+        noise_rate=rate,
+        noise_type=kind,
+        noise_seed=seed,
+        noise_classes=tuple(classes),
+        noise_file=path,
+        asymmetric_pairs=None if pairs is None else tuple(pairs.items()),
+    )
+
+
+def check_split_options(
+    val_split: int | float, train_subset: int | float | None, split_seed: int
+) -> SplitSpec:
+    """Check the options of the validation hold-out and the training subset."""
+    subset = check_fraction_or_count("train_subset", train_subset, allow_none=True, allow_all=True)
+    val = check_fraction_or_count("val_split", val_split, allow_none=False, allow_all=False)
+    assert val is not None
+    return SplitSpec(val_split=val, train_subset=subset, split_seed=int(split_seed))
+
+
+def check_loader_options(
+    batch_size: int, eval_batch_size: int | None, num_workers: int
+) -> tuple[int, int, int]:
+    """Check the DataLoader options: ``(batch_size, eval_batch_size, num_workers)``."""
+    batch = check_positive_int("batch_size", batch_size)
+    eval_batch = check_positive_int(
+        "eval_batch_size", batch_size if eval_batch_size is None else eval_batch_size
+    )
+    return batch, eval_batch, check_positive_int("num_workers", num_workers, minimum=0)

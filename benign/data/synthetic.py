@@ -18,8 +18,8 @@ from torch import Tensor
 
 from benign.data.base import BenignDataModule, RawSplits
 from benign.data.coarse import halves_map, halves_names
-from benign.data.options import check_choice, check_positive_int
-from benign.errors import ConfigError
+from benign.data.options import check_positive_int
+from benign.errors import ConfigError, check_choice
 
 NORMS: tuple[str, ...] = ("linf", "l2")
 SEPARATION = 4.0  # minimum centre distance, in units of rho
@@ -129,7 +129,7 @@ class SyntheticDataModule(BenignDataModule):
         if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho < 0.25:
             raise ConfigError(f"rho must be in (0, 0.25), got {rho!r}: pass e.g. --data.rho 0.05")
         self.rho = float(rho)
-        self.norm = check_choice("norm", norm, NORMS)
+        self.norm = check_choice("norm", norm, NORMS, fix=" (--data.norm)")
         self.data_seed = int(data_seed)
         self.fine_classes = tuple(str(c) for c in range(classes))
         self.image_shape = (self.dim,)
