@@ -14,7 +14,7 @@ import yaml
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser
 
-from benign.errors import BenignError, ConfigError
+from benign.errors import BenignError, ConfigError, first_line
 
 
 class CommandLineError(BenignError, argparse.ArgumentError):
@@ -175,7 +175,7 @@ def check_config_files(argv: list[str]) -> None:
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(err, "problem", None) or one_line(str(err))
+            problem = getattr(err, "problem", None) or first_line(str(err))
             raise CommandLineError(
                 f"config file {path} is not valid YAML ({problem}{where}): fix its syntax"
             ) from None
@@ -276,18 +276,10 @@ def is_user_error(error: BaseException) -> bool:
     return user_error_of(error) is not None
 
 
-def one_line(message: str) -> str:
-    """Collapse a message to its first non-empty line."""
-    for line in str(message).splitlines():
-        if line.strip():
-            return line.strip()
-    return "unknown error"
-
-
 def exit_with_user_error(error: BaseException, status: int = 2) -> NoReturn:
     """Print ``benign: error: <one line>`` to stderr and exit with ``status``."""
     cause = user_error_of(error) or error
     sys.stderr.write(
-        f"benign: error: {one_line(str(cause))} (rerun with --debug for the traceback)\n"
+        f"benign: error: {first_line(str(cause))} (rerun with --debug for the traceback)\n"
     )
     raise SystemExit(status)

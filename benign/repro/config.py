@@ -22,7 +22,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from benign.errors import ConfigError
+from benign.errors import ConfigError, first_line
 
 #: Where ``configs/`` lives: ``$BENIGN_CONFIG_DIR`` or the checkout holding this package.
 CONFIG_DIR = Path(
@@ -100,7 +100,7 @@ def load_fit_config(path: str) -> dict[str, Any]:
     try:
         data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     except OmegaConfBaseException as err:
-        message = str(err).splitlines()[0]
+        message = first_line(str(err))
         raise ConfigError(f"{path}: {message}: fix the interpolation") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a YAML mapping, got {type(data).__name__}")
