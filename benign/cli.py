@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 import yaml
+from jsonargparse import set_parsing_settings
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -48,6 +49,10 @@ PREEMPTED_STATUS = 143
 #: Commands beside LightningCLI's subcommands: name -> module with ``main(argv) -> int``.
 EXTRA_COMMANDS = {"repro": "benign.repro.cli", "bench": "benign.bench.cli"}
 quiet.install()
+# Configs interpolate by absolute paths (``T_max: ${trainer.max_epochs}``), also readable alone;
+# in ``omegaconf+`` mode (resolved after the command line) they are taken relative to the
+# subcommand, so ``--trainer.max_epochs 2`` gives T_max 2.
+set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
 CHOICES.update(data=", ".join(DATASETS), model="ERM, AdversarialTraining, TRADES")
 
 
@@ -107,7 +112,7 @@ class BenignCLI(LightningCLI):
             BenignDataModule,
             subclass_mode_model=True,
             subclass_mode_data=True,
-            parser_kwargs={"parser_mode": "omegaconf"},
+            parser_kwargs={"parser_mode": "omegaconf+"},
             parser_class=BenignArgumentParser,
             trainer_defaults={"default_root_dir": DEFAULT_SAVE_DIR},
             auto_configure_optimizers=False,

@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 import lightning as L
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -192,27 +191,7 @@ class BenignModule(L.LightningModule):
         if self.lr_scheduler_factory is None:
             return optimizer
         scheduler = self.lr_scheduler_factory(optimizer)
-        self._warn_if_schedule_unlike_run(scheduler)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
         }
-
-    def _warn_if_schedule_unlike_run(self, scheduler: Any) -> None:
-        """A cosine ``T_max`` unlike ``max_epochs`` does not end with the run (past ``T_max`` the LR
-        climbs again; short of it, it never decays). A config's ``T_max: "${trainer.max_epochs}"``
-        is resolved when the file is read, before ``--trainer.max_epochs`` on the command line."""
-        t_max = getattr(scheduler, "T_max", None)
-        max_epochs = self._trainer.max_epochs if self._trainer is not None else None
-        if t_max is None or max_epochs is None or max_epochs < 0 or max_epochs == t_max:
-            return
-        effect = (
-            f"the learning rate climbs back up after epoch {t_max}"
-            if max_epochs > t_max
-            else "the learning rate stops part-way down its cosine"
-        )
-        rank_zero_warn(
-            f"lr_scheduler {type(scheduler).__name__} has T_max={t_max} but trainer.max_epochs="
-            f"{max_epochs}: {effect}; pass --model.init_args.lr_scheduler.init_args.T_max "
-            f"{max_epochs} to match"
-        )

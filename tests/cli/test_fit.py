@@ -162,6 +162,11 @@ def test_configs_resolve_omegaconf_interpolation(erm_config, monkeypatch, capsys
     scheduler = config["model"]["init_args"]["lr_scheduler"]
     assert scheduler["class_path"] == "torch.optim.lr_scheduler.CosineAnnealingLR"
     assert scheduler["init_args"]["T_max"] == config["trainer"]["max_epochs"] == 60
+    # resolved after the command line (omegaconf+): the schedule follows --trainer.max_epochs
+    args = ["fit", "--config", erm_config, "--trainer.max_epochs", "2", "--print_config"]
+    assert run_benign(args, monkeypatch) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["init_args"]["lr_scheduler"]["init_args"]["T_max"] == 2
 
     with open("own.yaml", "w") as f:
         f.write(

@@ -107,27 +107,3 @@ def test_default_optimizer_is_sgd_and_a_scheduler_is_attached():
     ).configure_optimizers()
     assert isinstance(sched["optimizer"], torch.optim.Adam)
     assert isinstance(sched["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.StepLR)
-
-
-@pytest.mark.parametrize(
-    ("t_max", "max_epochs", "warns"), [(2, 3, True), (3, 3, False), (5, 3, True)]
-)
-def test_a_cosine_schedule_unlike_the_run_length_warns(t_max, max_epochs, warns):
-    """CosineAnnealingLR is periodic: past T_max the LR rises again; short of it, it never decays."""
-    import warnings
-
-    import lightning as L
-
-    model = ERM(
-        TinyNet,
-        num_classes=3,
-        lr_scheduler=lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=t_max),
-    )
-    model.trainer = L.Trainer(max_epochs=max_epochs, logger=False, enable_progress_bar=False)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.configure_optimizers()
-    messages = [str(w.message) for w in caught if "T_max" in str(w.message)]
-    assert bool(messages) == warns
-    if warns:
-        assert f"T_max={t_max}" in messages[0] and f"T_max {max_epochs}" in messages[0]
