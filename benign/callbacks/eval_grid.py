@@ -11,12 +11,15 @@ eps by construction, and the cost falls with every point broken.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from benign.attacks import Attack, attack_label, subset_randomness
+from benign.attacks.base import attack_class
+from benign.errors import ConfigError
 
 
 def member_labels(attack: Attack) -> list[str]:
@@ -89,3 +92,37 @@ def describe(eps: Sequence[float], attacks: Sequence[Attack], stats: Tensor, nes
         else "every eps attacks every clean-correct point"
     )
     return f"{scope}; " + "; ".join(lines)
+
+
+def training_eps(model: nn.Module) -> float | None:
+    """The radius an adversarially trained module trained at (its ``attack.eps``), else None."""
+    eps = getattr(getattr(model, "attack", None), "eps", None)
+    return float(eps) if isinstance(eps, (int, float)) and eps > 0 else None
+
+
+def materialised(attack: Attack) -> Attack:
+    """A plain instance for a jsonargparse ``lazy_instance`` default: the lazy wrapper routes
+    ``__call__`` of every copy (``with_eps``) to the original, at the original's eps."""
+    lazy_args = getattr(attack, "lazy_get_init_args", None)
+    if lazy_args is None:
+        return attack
+    return attack_class(attack)(**lazy_args().as_dict())
+
+
+def eps_key(eps: float) -> str:
+    """The ``@<eps>`` suffix of a metric name: ``robust_acc@0.1``, ``robust_acc@0.03137``."""
+    return f"{eps:.4g}"
+
+
+def validate_eps_list(eps: list[float]) -> list[float]:
+    """Check an eps list: non-empty, finite, non-negative, strictly increasing."""
+    if not eps:
+        raise ConfigError("eps list is empty: give at least one radius, e.g. eps: [0.0, 0.1]")
+    values = [float(e) for e in eps]
+    if any(not math.isfinite(e) or e < 0 for e in values):
+        raise ConfigError(f"eps must be finite and >= 0, got {values}: use radii such as [0, 0.1]")
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise ConfigError(
+            f"eps must be strictly increasing, got {values}: sort them, e.g. {sorted(set(values))}"
+        )
+    return values

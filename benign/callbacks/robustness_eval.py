@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 
 import lightning as L
@@ -12,11 +11,18 @@ from jsonargparse import lazy_instance
 from torch import Tensor, nn
 
 from benign.attacks import PGD, APGDEnsemble, Attack, per_example_randomness
-from benign.attacks.base import attack_class
 from benign.callbacks import sanity
 from benign.callbacks.coarse import CoarseLogits
 from benign.callbacks.eval_audit import EvalAudit
-from benign.callbacks.eval_grid import describe, empty_stats, robust_grid
+from benign.callbacks.eval_grid import (
+    describe,
+    empty_stats,
+    eps_key,
+    materialised,
+    robust_grid,
+    training_eps,
+    validate_eps_list,
+)
 from benign.callbacks.fault_tolerance import epoch_seed
 from benign.data.loaders import eval_indices, eval_loader
 from benign.distributed import log_synced
@@ -24,11 +30,6 @@ from benign.errors import ConfigError
 
 #: Stream of :func:`epoch_seed` that seeds every robustness evaluation (not an epoch number).
 EVAL_STREAM = 2**31 - 1
-
-
-def eps_key(eps: float) -> str:
-    """The ``@<eps>`` suffix of a metric name: ``robust_acc@0.1``, ``robust_acc@0.03137``."""
-    return f"{eps:.4g}"
 
 
 class RobustnessEval(EvalAudit, L.Callback):
@@ -108,9 +109,9 @@ class RobustnessEval(EvalAudit, L.Callback):
             raise ConfigError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
         if max_samples is not None and max_samples < 1:
             raise ConfigError(f"max_samples must be >= 1 or null, got {max_samples}")
-        self.attack = _materialised(attack)
-        self.val_attack = None if val_attack is None else _materialised(val_attack)
-        self.strong_attack = None if strong_attack is None else _materialised(strong_attack)
+        self.attack = materialised(attack)
+        self.val_attack = None if val_attack is None else materialised(val_attack)
+        self.strong_attack = None if strong_attack is None else materialised(strong_attack)
         self.nested = nested
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
@@ -298,38 +299,9 @@ class RobustnessEval(EvalAudit, L.Callback):
         return totals
 
 
-def training_eps(model: nn.Module) -> float | None:
-    """The radius an adversarially trained module trained at (its ``attack.eps``), else None."""
-    eps = getattr(getattr(model, "attack", None), "eps", None)
-    return float(eps) if isinstance(eps, (int, float)) and eps > 0 else None
-
-
-def _materialised(attack: Attack) -> Attack:
-    """A plain instance for a jsonargparse ``lazy_instance`` default: the lazy wrapper routes
-    ``__call__`` of every copy (``with_eps``) to the original, at the original's eps."""
-    lazy_args = getattr(attack, "lazy_get_init_args", None)
-    if lazy_args is None:
-        return attack
-    return attack_class(attack)(**lazy_args().as_dict())
-
-
 def _correct(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     with torch.no_grad():
         return (model(x).argmax(1) == y).sum()
-
-
-def validate_eps_list(eps: list[float]) -> list[float]:
-    """Check an eps list: non-empty, finite, non-negative, strictly increasing."""
-    if not eps:
-        raise ConfigError("eps list is empty: give at least one radius, e.g. eps: [0.0, 0.1]")
-    values = [float(e) for e in eps]
-    if any(not math.isfinite(e) or e < 0 for e in values):
-        raise ConfigError(f"eps must be finite and >= 0, got {values}: use radii such as [0, 0.1]")
-    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
-        raise ConfigError(
-            f"eps must be strictly increasing, got {values}: sort them, e.g. {sorted(set(values))}"
-        )
-    return values
 
 
 def _is_last_epoch(trainer: L.Trainer) -> bool:
