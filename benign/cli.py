@@ -19,13 +19,13 @@ from typing import Any
 import yaml
 from jsonargparse import set_parsing_settings
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint
+from lightning.pytorch.callbacks import BasePredictionWriter, LambdaCallback, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from benign import preflight, quiet
-from benign.callbacks import NoiseManifest, WandbRunArtifacts
+from benign.callbacks import NoiseManifest, PredictionWriter, WandbRunArtifacts
 from benign.callbacks.fault_tolerance import EpochSeed, PreemptionCheckpoint
 from benign.cli_errors import (
     CHOICES,
@@ -48,6 +48,10 @@ DEFAULT_SAVE_DIR = "runs"
 PREEMPTED_STATUS = 143
 #: Commands beside LightningCLI's subcommands: name -> module with ``main(argv) -> int``.
 EXTRA_COMMANDS = {"repro": "benign.repro.cli", "bench": "benign.bench.cli"}
+EXTRA_HELP = {
+    "repro": "reproduce an experiment of the paper (grid, results.csv, figure, summary)",
+    "bench": "time training steps and the robustness evaluation",
+}
 quiet.install()
 # Configs interpolate by absolute paths (``T_max: ${trainer.max_epochs}``), also readable alone;
 # in ``omegaconf+`` mode (resolved after the command line) they are taken relative to the
@@ -112,7 +116,15 @@ class BenignCLI(LightningCLI):
             BenignDataModule,
             subclass_mode_model=True,
             subclass_mode_data=True,
-            parser_kwargs={"parser_mode": "omegaconf+"},
+            parser_kwargs={
+                "parser_mode": "omegaconf+",
+                "description": "benign: what makes neural networks adversarially vulnerable? "
+                "Train and evaluate ERM, PGD adversarial training and TRADES (Lightning's fit, "
+                "validate, test and predict), reproduce the paper and time the training steps.",
+                "epilog": "more commands: "
+                + "; ".join(f"benign {name}: {text}" for name, text in EXTRA_HELP.items())
+                + ". Each command's options: benign <command> --help.",
+            },
             parser_class=BenignArgumentParser,
             trainer_defaults={"default_root_dir": DEFAULT_SAVE_DIR},
             auto_configure_optimizers=False,
@@ -191,6 +203,10 @@ class BenignCLI(LightningCLI):
                 callbacks.append(
                     LambdaCallback(on_train_start=lambda *_: record_resume(location.path, changes))
                 )
+        if self.subcommand == "predict" and not any(
+            isinstance(cb, BasePredictionWriter) for cb in callbacks
+        ):
+            callbacks.append(PredictionWriter(output_dir=location.path))
         kwargs["callbacks"] = callbacks
         return super().instantiate_trainer(**kwargs)
 
