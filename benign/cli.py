@@ -10,23 +10,22 @@ traceback instead.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
-import shutil
 import sys
 from typing import Any
 
 import yaml
 from jsonargparse import set_parsing_settings
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import BasePredictionWriter, LambdaCallback, ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
-from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.callbacks import BasePredictionWriter, LambdaCallback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from benign import preflight, quiet
-from benign.callbacks import NoiseManifest, PredictionWriter, WandbRunArtifacts
-from benign.callbacks.fault_tolerance import EpochSeed, PreemptionCheckpoint
+from benign.callbacks import PredictionWriter, WandbRunArtifacts
+from benign.callbacks.fault_tolerance import PreemptionCheckpoint
+from benign.callbacks.run_config import SaveRunConfig
+from benign.cli_args import add_run_config, expand_short_names
 from benign.cli_errors import (
     CHOICES,
     BenignArgumentParser,
@@ -36,10 +35,12 @@ from benign.cli_errors import (
     exit_with_user_error,
     is_user_error,
 )
+from benign.console import close_wandb, show_info_lines
 from benign.data import DATASETS, BenignDataModule
 from benign.loggers import WANDB_MODES, build_loggers
 from benign.methods import BenignModule
-from benign.run_dir import RunLocation, default_run_name, new_run_name, run_dir_of_checkpoint
+from benign.run_callbacks import add_run_callbacks, remove_incomplete_run_dir
+from benign.run_dir import RunLocation, new_run_name, run_dir_of_checkpoint, run_name_of
 from benign.run_start import FitStart, mark_finished, record_resume, start_fit
 from benign.slurm import launch_rank, requeue_if_requested
 
@@ -48,37 +49,22 @@ DEFAULT_SAVE_DIR = "runs"
 PREEMPTED_STATUS = 143
 #: Commands beside LightningCLI's subcommands: name -> module with ``main(argv) -> int``.
 EXTRA_COMMANDS = {"repro": "benign.repro.cli", "bench": "benign.bench.cli"}
-EXTRA_HELP = {
-    "repro": "reproduce an experiment of the paper (grid, results.csv, figure, summary)",
-    "bench": "time training steps and the robustness evaluation",
-}
+DESCRIPTION = (
+    "benign: what makes neural networks adversarially vulnerable? Train and evaluate ERM, PGD "
+    "adversarial training and TRADES (fit, validate, test, predict), reproduce the paper (repro) "
+    "and time the training steps (bench)."
+)
+EPILOG = (
+    "more commands: benign repro: reproduce an experiment of the paper (grid, results.csv, "
+    "figure, summary); benign bench: time training steps and the robustness evaluation. "
+    "Each command's options: benign <command> --help."
+)
 quiet.install()
 # Configs interpolate by absolute paths (``T_max: ${trainer.max_epochs}``), also readable alone;
 # in ``omegaconf+`` mode (resolved after the command line) they are taken relative to the
 # subcommand, so ``--trainer.max_epochs 2`` gives T_max 2.
 set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
 CHOICES.update(data=", ".join(DATASETS), model="ERM, AdversarialTraining, TRADES")
-
-
-class SaveRunConfig(SaveConfigCallback):
-    """Write ``config.yaml`` into the run directory and send the same config to wandb.
-
-    A resumed run keeps the ``config.yaml`` (and wandb config) it was started with."""
-
-    def setup(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
-        log_dir = trainer.log_dir  # collective: every rank asks
-        config_path = os.path.join(log_dir or "", self.config_filename)
-        # A fit finds a config.yaml only in a run it resumes (a new or restarted run has none).
-        if stage == "fit" and os.path.isfile(config_path):
-            return
-        super().setup(trainer, pl_module, stage)
-
-    def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
-        loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
-        if loggers:
-            config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
-            for logger in loggers:
-                logger.experiment.config.update(config, allow_val_change=True)
 
 
 class BenignCLI(LightningCLI):
@@ -118,13 +104,9 @@ class BenignCLI(LightningCLI):
             subclass_mode_data=True,
             parser_kwargs={
                 "parser_mode": "omegaconf+",
-                "description": "benign: what makes neural networks adversarially vulnerable? "
-                "Train and evaluate ERM, PGD adversarial training and TRADES (Lightning's fit, "
-                "validate, test and predict), reproduce the paper and time the training steps.",
-                "epilog": "more commands: "
-                + "; ".join(f"benign {name}: {text}" for name, text in EXTRA_HELP.items())
-                + ". Each command's options: benign <command> --help.",
-            },
+                "description": DESCRIPTION,
+                "epilog": EPILOG,
+            },  # fmt: skip
             parser_class=BenignArgumentParser,
             trainer_defaults={"default_root_dir": DEFAULT_SAVE_DIR},
             auto_configure_optimizers=False,
@@ -196,7 +178,7 @@ class BenignCLI(LightningCLI):
             callbacks.append(WandbRunArtifacts())
         # fast_dev_run writes nothing (Lightning would still save last.ckpt at train end).
         if self.subcommand == "fit" and not trainer_config.get("fast_dev_run"):
-            self._add_run_callbacks(callbacks, location)
+            add_run_callbacks(callbacks, location)
             if self.resume_changes is not None and launch_rank() == 0:
                 # written once the checkpoint is restored: a resume that fails changes nothing
                 changes = self.resume_changes
@@ -228,7 +210,8 @@ class BenignCLI(LightningCLI):
         subcommand_config = self.config.get(str(self.subcommand), self.config)
         ckpt_path = subcommand_config.get("ckpt_path")
         base_name = preflight.check_run_name(
-            self._get(self.config, "run_name") or self._default_name()
+            self._get(self.config, "run_name")
+            or run_name_of(self.datamodule, self.model, self._get(self.config, "seed_everything"))
         )
         if self.subcommand == "fit" and trainer_config.get("fast_dev_run"):
             # A smoke test of the whole loop: Lightning logs and checkpoints nothing; no run is made.
@@ -278,88 +261,8 @@ class BenignCLI(LightningCLI):
         if start.ckpt_path and start.ckpt_path not in preflight.CKPT_KEYWORDS:
             self._check_checkpoint(start.ckpt_path)
 
-    def _default_name(self) -> str:
-        datamodule, model = self.datamodule, self.model
-        return default_run_name(
-            dataset=getattr(datamodule, "name", type(datamodule).__name__.lower()),
-            method=getattr(model, "method_name", type(model).__name__.lower()),
-            noise_rate=getattr(datamodule, "noise_rate", 0.0),
-            seed=self._get(self.config, "seed_everything"),
-            label_level=getattr(datamodule, "label_level", "fine"),
-        )
-
-    @staticmethod
-    def _add_run_callbacks(callbacks: list[Any], location: RunLocation) -> None:
-        checkpoints = [cb for cb in callbacks if isinstance(cb, ModelCheckpoint)]
-        for checkpoint in checkpoints:
-            if checkpoint.dirpath is None:
-                checkpoint.dirpath = location.checkpoint_dir
-        if not checkpoints:
-            callbacks.append(
-                ModelCheckpoint(
-                    dirpath=location.checkpoint_dir,
-                    filename="best-epoch{epoch:03d}",
-                    monitor="val/acc",
-                    mode="max",
-                    save_top_k=1,
-                    auto_insert_metric_name=False,
-                )
-            )
-            # Lightning's save_last refreshes last.ckpt only when a best checkpoint is saved; this
-            # one writes the latest state every epoch (the final model; what --ckpt_path last resumes).
-            callbacks.append(
-                ModelCheckpoint(
-                    dirpath=location.checkpoint_dir, filename="last", enable_version_counter=False
-                )
-            )
-        if not any(isinstance(cb, NoiseManifest) for cb in callbacks):
-            callbacks.append(NoiseManifest(dirpath=location.path))
-        # Fault tolerance: exact resumes at epoch boundaries, a checkpoint on preemption.
-        if not any(isinstance(cb, EpochSeed) for cb in callbacks):
-            callbacks.append(EpochSeed())
-        if not any(isinstance(cb, PreemptionCheckpoint) for cb in callbacks):
-            callbacks.append(PreemptionCheckpoint(dirpath=location.checkpoint_dir))
-
     def remove_incomplete_run_dir(self) -> None:
-        """After a failure, delete the run directory this invocation created if it holds no
-        checkpoint: a run that never trained leaves nothing half-written behind."""
-        path = self.created_run_dir
-        if path is None or not os.path.isdir(path):
-            return
-        checkpoint_dir = os.path.join(path, "checkpoints")
-        if os.path.isdir(checkpoint_dir) and os.listdir(checkpoint_dir):
-            return
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def expand_short_names(argv: list[str]) -> list[str]:
-    """Rewrite ``--data digits`` / ``--data=digits`` into the DataModule's class path."""
-    out = list(argv)
-    for i, arg in enumerate(out):
-        if arg == "--data" and i + 1 < len(out) and out[i + 1] in DATASETS:
-            out[i + 1] = DATASETS[out[i + 1]]
-        elif arg.startswith("--data=") and arg.split("=", 1)[1] in DATASETS:
-            out[i] = "--data=" + DATASETS[arg.split("=", 1)[1]]
-    return out
-
-
-def add_run_config(argv: list[str]) -> list[str]:
-    """``benign test --ckpt_path runs/X/checkpoints/last.ckpt`` with no ``--config``: use the
-    run's own ``config.yaml`` (the data module and callbacks it was trained with)."""
-    if not argv or argv[0] not in ("validate", "test", "predict"):
-        return argv
-    if any(a in ("-c", "--config") or a.startswith("--config=") for a in argv):
-        return argv
-    ckpt_path = None
-    for i, arg in enumerate(argv):
-        if arg == "--ckpt_path" and i + 1 < len(argv):
-            ckpt_path = argv[i + 1]
-        elif arg.startswith("--ckpt_path="):
-            ckpt_path = arg.split("=", 1)[1]
-    run_dir = run_dir_of_checkpoint(ckpt_path) if ckpt_path else None
-    if run_dir is None:
-        return argv
-    return [argv[0], "--config", os.path.join(run_dir, "config.yaml"), *argv[1:]]
+        remove_incomplete_run_dir(self.created_run_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -377,53 +280,20 @@ def main(argv: list[str] | None = None) -> None:
     argv = add_run_config(expand_short_names([a for a in argv if a != "--debug"]))
     # LightningCLI reads sys.argv itself; DDP's launcher re-runs it in the other processes.
     sys.argv = sys.argv[:1] + argv
-    _show_info_lines()
+    show_info_lines()
     try:
         check_config_files(argv)
         check_checkpoint_path(argv)
         BenignCLI()
     except SIGTERMException:
         # Preempted (SIGTERM/SIGUSR1): the state is in last.ckpt, but the run did not finish.
-        _close_wandb()
+        close_wandb(PREEMPTED_STATUS)
         requeue_if_requested()  # SIGUSR1 under SLURM: the job comes back and resumes its run
         raise SystemExit(PREEMPTED_STATUS) from None
     except Exception as error:
         if debug or not is_user_error(error):
             raise
         exit_with_user_error(error)
-
-
-def _close_wandb() -> None:
-    """Finish the wandb run now (it would at exit), before SLURM stops a requeued job."""
-    wandb = sys.modules.get("wandb")
-    if wandb is not None and getattr(wandb, "run", None) is not None:
-        wandb.finish(exit_code=PREEMPTED_STATUS)
-
-
-class _CurrentStderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time of the message, not at creation: a
-    program that calls :func:`main` more than once (or pytest) may have replaced it since."""
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
-
-
-def _show_info_lines() -> None:
-    """Print benign's INFO messages (e.g. the realised noise rate) on stderr, once."""
-    logger = logging.getLogger("benign")
-    if not any(isinstance(h, _CurrentStderrHandler) for h in logger.handlers):
-        handler = _CurrentStderrHandler()
-        handler.setFormatter(logging.Formatter("benign: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-    # The seed is in the run name and config.yaml; its log line would precede every error.
-    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

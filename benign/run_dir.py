@@ -47,6 +47,17 @@ def default_run_name(
     return f"{name}-coarse" if label_level == "coarse" else name
 
 
+def run_name_of(datamodule: Any, model: Any, seed: int | None) -> str:
+    """The default run name of a data module and method (:func:`default_run_name`)."""
+    return default_run_name(
+        dataset=getattr(datamodule, "name", type(datamodule).__name__.lower()),
+        method=getattr(model, "method_name", type(model).__name__.lower()),
+        noise_rate=getattr(datamodule, "noise_rate", 0.0),
+        seed=seed,
+        label_level=getattr(datamodule, "label_level", "fine"),
+    )
+
+
 def versions_of(save_dir: str, name: str) -> list[str]:
     """Existing directories ``name``, ``name-v1``, ``name-v2``... oldest first."""
     if not os.path.isdir(save_dir):
