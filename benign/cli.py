@@ -19,6 +19,7 @@ from jsonargparse import set_parsing_settings
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter, LambdaCallback
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from benign import preflight, quiet
@@ -75,9 +76,8 @@ class BenignCLI(LightningCLI):
         self.fit_start: FitStart | None = None
         self.created_run_dir: str | None = None
         self.resume_changes: dict[str, tuple[Any, Any]] | None = None
-        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
-        kwargs.setdefault("save_config_callback", SaveRunConfig)
-        kwargs.setdefault("seed_everything_default", 0)
+        kwargs = {"save_config_kwargs": {"overwrite": True}, "save_config_callback": SaveRunConfig,
+                  "seed_everything_default": 0, **kwargs}  # fmt: skip
         try:
             self._init_and_run(args, run, **kwargs)
         except BaseException as error:
@@ -174,7 +174,7 @@ class BenignCLI(LightningCLI):
                 run_id=self.fit_start.record.get("wandb_id") if self.fit_start else None,
             )
         callbacks = list(trainer_config.get("callbacks") or [])
-        if any(type(lg).__name__ == "WandbLogger" for lg in kwargs.get("logger") or []):
+        if any(isinstance(lg, WandbLogger) for lg in kwargs.get("logger") or []):
             callbacks.append(WandbRunArtifacts())
         # fast_dev_run writes nothing (Lightning would still save last.ckpt at train end).
         if self.subcommand == "fit" and not trainer_config.get("fast_dev_run"):

@@ -6,6 +6,7 @@ import csv
 import logging
 import netrc
 import os
+from typing import Any
 from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import CSVLogger, Logger
@@ -103,8 +104,19 @@ def build_loggers(
             f"wandb: no login found, logging offline to {location.path}/wandb "
             "(upload later with `wandb sync`)"
         )
+    class RunWandbLogger(WandbLogger):
+        """Lightning's WandbLogger with one copy of the config: the CLI's (sent once by
+        :class:`~benign.callbacks.run_config.SaveRunConfig`), not the model's hyperparameters
+        again at the top level."""
+
+        def log_hyperparams(self, params: Any) -> None:
+            pass
+
     loggers.append(
-        WandbLogger(
+        RunWandbLogger(
+            # online, Lightning uploads the checkpoints at the end of the fit; offline it cannot,
+            # and WandbRunArtifacts keeps the final one in the offline run for `wandb sync`
+            log_model=mode == "online",
             name=location.name,
             save_dir=location.path,
             project=project,

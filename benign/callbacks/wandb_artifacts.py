@@ -24,7 +24,8 @@ class WandbRunArtifacts(L.Callback):
     """Log the run directory's artefacts to the wandb run (offline runs keep them for sync).
 
     - at fit start: ``config.yaml`` (type ``config``) and ``noise.npz`` (type ``noise-manifest``);
-    - at fit end: the best checkpoint (type ``model``);
+    - at fit end, offline: the best checkpoint (type ``model``; online, ``WandbLogger``'s
+      ``log_model`` uploads the checkpoints);
     - at test end: the robust-accuracy-vs-eps line plot of :class:`RobustnessEval`
       (``test/robust_acc_vs_eps``).
 
@@ -43,6 +44,8 @@ class WandbRunArtifacts(L.Callback):
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         logger = _wandb_logger(trainer)
+        if logger is not None and not logger._offline:  # log_model: Lightning uploads it
+            return
         checkpoint = next((cb for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)), None)
         if logger is None or not trainer.is_global_zero or checkpoint is None:
             return

@@ -49,6 +49,8 @@ def test_no_login_means_an_offline_wandb_run_with_metrics_config_and_artifacts(r
         for item in r.config.update
     }
     assert {"data", "model", "trainer", "seed_everything"} <= set(config)
+    # one copy of the config: the model's hyperparameters are not repeated at the top level
+    assert not {"backbone", "num_classes", "optimizer", "attack"} & set(config), sorted(config)
     data, model = json.loads(config["data"]), json.loads(config["model"])
     assert data["init_args"]["noise_rate"] == 0.2 and model["class_path"] == "benign.methods.ERM"
 
