@@ -28,6 +28,7 @@ import torch
 
 from benign.bench.cases import INPUTS, MODELS
 from benign.bench.data_share import data_share_datasets
+from benign.bench.eval_cost import format_eval
 from benign.bench.runner import CASES, EXTRA_CASES, PRECISIONS, BenchSettings, run_bench
 from benign.bench.timing import CLOCKS
 from benign.errors import ConfigError
@@ -109,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     parser.add_argument("--compile", action="store_true", help="torch.compile the backbone")
+    _add_measurement_options(parser)
+    parser.add_argument(
+        "--json", default=None, metavar="FILE", help="also write the results as JSON"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny run: small_cnn, digits input, few repeats"
+    )
+    return parser
+
+
+def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
+    """What is measured: the cases, threads, the data-loader share and the eval case."""
     parser.add_argument(
         "--cases",
         default=",".join(CASES),
@@ -147,13 +160,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="data_dir of the --data-share dataset (default: the data module's, data/)",
     )
-    parser.add_argument(
-        "--json", default=None, metavar="FILE", help="also write the results as JSON"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="tiny run: small_cnn, digits input, few repeats"
-    )
-    return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> BenchSettings:
@@ -252,7 +258,7 @@ def format_table(result: dict[str, Any]) -> str:
         f"attack_speedup     = {_fmt(result['attack_speedup'])}  (torchattacks PGD / our PGD)",
     ]
     if result.get("eval_cost_ratio") is not None:
-        lines += _eval_lines(result)
+        lines += format_eval(result)
     share = result.get("data_share")
     if share is not None:
         lines += [
@@ -265,25 +271,6 @@ def format_table(result: dict[str, Any]) -> str:
             "(training loader alone / ERM epoch over the same batches)",
         ]
     return "\n".join(lines)
-
-
-def _eval_lines(result: dict[str, Any]) -> list[str]:
-    ms = result["eval_ms"]
-    lines = [
-        f"evaluation of {result['eval_model']} on {result['eval_points']} digits test points:",
-        f"{'  default (' + result['eval_attack'] + ', nested)':<32}{ms['default']:>12.2f} ms",
-        f"{'  PGD-20 at every eps':<32}{ms['pgd_grid']:>12.2f} ms",
-    ]
-    for eps in result["eval_eps"]:
-        key = str(eps)
-        lines.append(
-            f"  robust acc @ {eps:g}: default {result['default_robust_acc'][key]:.4f}, "
-            f"PGD-20 grid {result['pgd_grid_robust_acc'][key]:.4f}"
-        )
-    lines.append(
-        f"eval_cost_ratio    = {_fmt(result['eval_cost_ratio'])}  (default evaluation / PGD-20 grid)"
-    )
-    return lines
 
 
 def main(argv: list[str]) -> int:

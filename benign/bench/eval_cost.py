@@ -136,3 +136,22 @@ def measure_eval_cost(
         "eval_points": len(loader.sampler),
         "eval_attack": RobustnessEval().attack.label,
     }
+
+
+def format_eval(result: dict[str, Any]) -> list[str]:
+    """The report lines of the ``eval`` case in ``benign bench``'s table."""
+    ms = result["eval_ms"]
+    lines = [
+        f"evaluation of {result['eval_model']} on {result['eval_points']} digits test points:",
+        f"{'  default (' + result['eval_attack'] + ', nested)':<32}{ms['default']:>12.2f} ms",
+        f"{'  PGD-20 at every eps':<32}{ms['pgd_grid']:>12.2f} ms",
+    ]
+    for eps in result["eval_eps"]:
+        key = str(eps)
+        lines.append(
+            f"  robust acc @ {eps:g}: default {result['default_robust_acc'][key]:.4f}, "
+            f"PGD-20 grid {result['pgd_grid_robust_acc'][key]:.4f}"
+        )
+    ratio = result["eval_cost_ratio"]
+    lines.append(f"eval_cost_ratio    = {ratio:.3f}  (default evaluation / PGD-20 grid)")
+    return lines

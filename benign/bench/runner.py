@@ -186,28 +186,7 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
     ):
         # One synthetic in-memory batch: a loader without workers is what we want to time.
         warnings.filterwarnings("ignore", category=PossibleUserWarning)
-        data_share = None
-        if settings.data_share is not None:  # first: a missing dataset fails before the cases
-            data_share = measure_data_share(
-                settings.data_share,
-                batches=settings.data_batches,
-                rounds=settings.rounds,
-                data_dir=settings.data_dir,
-                device=settings.device,
-                precision=PRECISIONS[settings.precision],
-                clock=settings.clock,
-                seed=settings.seed,
-            )
-        evaluation = None
-        if "eval" in settings.cases:
-            evaluation = measure_eval_cost(
-                settings.eval_ckpt,
-                rounds=settings.rounds,
-                device=settings.device,
-                clock=settings.clock,
-                max_samples=settings.eval_samples,
-                stand_in_steps=30 if settings.repeats <= 3 else 60,
-            )
+        data_share, evaluation = _side_measurements(settings)
         order = [name for name in CASES if name in settings.cases]
         bench = _Bench(settings) if order else None
         for name in order:  # warm-up round: allocators, kernels, compilation; not timed
@@ -253,6 +232,33 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
     if evaluation is not None:
         result.update(evaluation)
     return result
+
+
+def _side_measurements(settings: BenchSettings) -> tuple[dict | None, dict | None]:
+    """The data loader's share of an epoch (``data_share``) and the ``eval`` case, when asked
+    for; first, so that a missing dataset fails before the timed cases."""
+    data_share = evaluation = None
+    if settings.data_share is not None:
+        data_share = measure_data_share(
+            settings.data_share,
+            batches=settings.data_batches,
+            rounds=settings.rounds,
+            data_dir=settings.data_dir,
+            device=settings.device,
+            precision=PRECISIONS[settings.precision],
+            clock=settings.clock,
+            seed=settings.seed,
+        )
+    if "eval" in settings.cases:
+        evaluation = measure_eval_cost(
+            settings.eval_ckpt,
+            rounds=settings.rounds,
+            device=settings.device,
+            clock=settings.clock,
+            max_samples=settings.eval_samples,
+            stand_in_steps=30 if settings.repeats <= 3 else 60,
+        )
+    return data_share, evaluation
 
 
 def _load_average() -> float | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import lightning as L
 import torch
 from torch import Tensor, nn
 
@@ -126,3 +127,12 @@ def validate_eps_list(eps: list[float]) -> list[float]:
             f"eps must be strictly increasing, got {values}: sort them, e.g. {sorted(set(values))}"
         )
     return values
+
+
+def correct_count(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).sum()
+
+
+def is_last_epoch(trainer: L.Trainer) -> bool:
+    return trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs

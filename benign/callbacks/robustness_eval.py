@@ -15,9 +15,11 @@ from benign.callbacks import sanity
 from benign.callbacks.coarse import CoarseLogits
 from benign.callbacks.eval_audit import EvalAudit
 from benign.callbacks.eval_grid import (
+    correct_count,
     describe,
     empty_stats,
     eps_key,
+    is_last_epoch,
     materialised,
     robust_grid,
     training_eps,
@@ -48,8 +50,7 @@ class RobustnessEval(EvalAudit, L.Callback):
     The default test attack, :class:`~benign.attacks.APGDEnsemble` (APGD-CE, then APGD-DLR on
     the points it left, 20 steps each), and above the training eps of an AT/TRADES model
     ``strong_attack`` (plus APGD-T over 9 targets, 50 steps each), are within 1 point of full
-    AutoAttack on the digits models of ``configs/digits`` at every eps of their grid, at less
-    cost than PGD-20 at every eps (tests/callbacks/test_strong_eval.py, README "Evaluation"). With
+    AutoAttack on the models of ``configs/digits`` at every eps, cheaper than PGD-20. With
     ``score_coarse=True`` a model trained on fine labels is also scored on the coarse task
     (PAPER.md E3): the coarse logit of a superclass is the logsumexp of its fine logits, the
     attack targets that coarse decision, and ``coarse_acc`` / ``coarse_robust_acc@<eps>`` are
@@ -59,8 +60,8 @@ class RobustnessEval(EvalAudit, L.Callback):
     robust accuracy non-increasing in eps and below clean accuracy, at chance for linf eps >=
     ``masking_eps``, input gradients neither zero nor non-finite, and (at test) unchanged by a
     much stronger attack on ``sanity_samples`` points (:func:`~benign.callbacks.sanity.reference_attack`).
-    Results are logged as ``<stage>/sanity_ok`` and
-    ``<stage>/sanity_<check>`` (1 passed, 0 failed) and failures are warned about; with
+    Results are logged as ``<stage>/sanity_ok`` and ``<stage>/sanity_<check>`` (1 passed, 0
+    failed) and failures are warned about; with
     ``strict=True`` a failure stops the run with a :class:`~benign.callbacks.sanity.SanityCheckError`.
 
     Args:
@@ -162,7 +163,7 @@ class RobustnessEval(EvalAudit, L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.on_validation or trainer.sanity_checking:
             return
-        if (trainer.current_epoch + 1) % self.every_n_epochs != 0 and not _is_last_epoch(trainer):
+        if (trainer.current_epoch + 1) % self.every_n_epochs != 0 and not is_last_epoch(trainer):
             return
         self._run(trainer, pl_module, "val")
 
@@ -200,7 +201,7 @@ class RobustnessEval(EvalAudit, L.Callback):
         audit = sanity.GradientAudit(getattr(attack, "loss", "ce"), device) if self.sanity else None
         self._stage = stage
         self._sample = self._sanity_sample(dataset) if stage == "test" and audit else None
-        counts = self.count_correct(pl_module, loader, coarse_map, trainer, audit)
+        counts = self.countcorrect_count(pl_module, loader, coarse_map, trainer, audit)
         counts = trainer.strategy.reduce(counts, reduce_op="sum")
         stats = trainer.strategy.reduce(self._stats, reduce_op="sum")
         total = counts[0].clamp_min(1)
@@ -242,7 +243,7 @@ class RobustnessEval(EvalAudit, L.Callback):
         return set(eval_indices(len(dataset), max_samples=samples).tolist())
 
     @torch.inference_mode(False)
-    def count_correct(
+    def countcorrect_count(
         self,
         model: nn.Module,
         loader: torch.utils.data.DataLoader,
@@ -281,7 +282,7 @@ class RobustnessEval(EvalAudit, L.Callback):
                 if self.score_coarse:
                     y_coarse = coarse_map[y] if coarse_map is not None else y
                     coarse, _ = robust_grid(coarse_model, attacks, x, y_coarse, self.nested)
-                    row.append(_correct(coarse_model, x, y_coarse))
+                    row.append(correct_count(coarse_model, x, y_coarse))
                     row += [m.sum() for m in coarse]
             if sample is not None:
                 sampled = torch.tensor([int(i) in sample for i in index], dtype=torch.bool)
@@ -297,12 +298,3 @@ class RobustnessEval(EvalAudit, L.Callback):
         if self._stats is None:
             self._stats = empty_stats(attacks, device)
         return totals
-
-
-def _correct(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-    with torch.no_grad():
-        return (model(x).argmax(1) == y).sum()
-
-
-def _is_last_epoch(trainer: L.Trainer) -> bool:
-    return trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
