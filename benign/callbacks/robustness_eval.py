@@ -201,7 +201,7 @@ class RobustnessEval(EvalAudit, L.Callback):
         audit = sanity.GradientAudit(getattr(attack, "loss", "ce"), device) if self.sanity else None
         self._stage = stage
         self._sample = self._sanity_sample(dataset) if stage == "test" and audit else None
-        counts = self.countcorrect_count(pl_module, loader, coarse_map, trainer, audit)
+        counts = self.count_correct(pl_module, loader, coarse_map, trainer, audit)
         counts = trainer.strategy.reduce(counts, reduce_op="sum")
         stats = trainer.strategy.reduce(self._stats, reduce_op="sum")
         total = counts[0].clamp_min(1)
@@ -243,7 +243,7 @@ class RobustnessEval(EvalAudit, L.Callback):
         return set(eval_indices(len(dataset), max_samples=samples).tolist())
 
     @torch.inference_mode(False)
-    def countcorrect_count(
+    def count_correct(
         self,
         model: nn.Module,
         loader: torch.utils.data.DataLoader,
