@@ -217,7 +217,7 @@ class BenignCLI(LightningCLI):
             # A smoke test of the whole loop: Lightning logs and checkpoints nothing; no run is made.
             return RunLocation(save_dir, base_name)
         # Everything a bad input can break is checked before the first file is written.
-        if launch_rank() == 0:
+        if launch_rank() == 0 and self.subcommand is not None:  # (not BenignCLI(run=False))
             preflight.check_save_dir(save_dir)
             preflight.check_trainer_options(trainer_config)
             self.datamodule.build()
