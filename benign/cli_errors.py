@@ -91,19 +91,24 @@ def condense_parser_message(message: str) -> str:
     if text.startswith("unrecognized arguments"):
         return f"{text.strip()}: check the spelling (`benign fit --help` lists the options)"
     if key and given:
-        expected = re.findall(r"Expected a <class '(\w+)'>", text)
-        choices = [
-            value.strip()
-            for literal in re.findall(r"Expected a typing\.Literal\[(.*)\]", text)
-            for value in literal.split(",")
-        ]
-        named = [e.replace("NoneType", "null") for e in dict.fromkeys(expected)]
-        if choices:
-            named = [f"one of {', '.join(choices)}", *named]
-        wanted = " or ".join(named) or "another value"
-        return f"invalid value for --{key}: {given.group(1)} (expected {wanted})"
+        return f"invalid value for --{key}: {given.group(1)} (expected {_expected(text)})"
     lines = [line.strip(" -") for line in text.splitlines() if line.strip(" -")]
     return "; ".join(lines) if lines else "invalid arguments"
+
+
+def _expected(text: str) -> str:
+    """What a Union of types and Literals in jsonargparse's message accepts, e.g. ``int or null``
+    or ``one of 64, 32, 'bf16-mixed' or null``."""
+    expected = re.findall(r"Expected a <class '(\w+)'>", text)
+    choices = [
+        value.strip()
+        for literal in re.findall(r"Expected a typing\.Literal\[(.*)\]", text)
+        for value in literal.split(",")
+    ]
+    named = [e.replace("NoneType", "null") for e in dict.fromkeys(expected)]
+    if choices:
+        named = [f"one of {', '.join(choices)}", *named]
+    return " or ".join(named) or "another value"
 
 
 def _nested_class_message(text: str, key: str | None) -> str | None:
