@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from benign.errors import ConfigError
+from benign.errors import ConfigError, first_line
 
 #: Config keys that say what a run is: a resume that changes one of them is refused. Keys are
 #: dotted paths into the run's config; a key covers everything below it.
@@ -44,9 +44,7 @@ CKPT_KEYWORDS = ("last", "best", "hpc")
 
 def check_run_name(name: str) -> str:
     """A run name is one folder name: no path separator, no ``..``, not hidden."""
-    if not name or name.strip() != name or name.startswith(".") or "/" in name or (
-        os.sep in name
-    ):
+    if not name or name.strip() != name or name.startswith(".") or "/" in name or (os.sep in name):
         raise ConfigError(
             f"--run_name {name!r} is not a folder name: use letters, digits, '-', '_' and '.', "
             "without '/' or a leading '.' (the run is written under --trainer.default_root_dir)"
@@ -120,7 +118,10 @@ def check_checkpoint_fits(
     other_shape = [k for k in expected.keys() & found.keys() if expected[k] != found[k]]
     if other_shape:
         parts.append(f"{len(other_shape)} parameters of another shape")
-    for kind, names in (("missing", expected.keys() - found), ("unexpected", found - expected.keys())):
+    for kind, names in (
+        ("missing", expected.keys() - found),
+        ("unexpected", found - expected.keys()),
+    ):
         if names:
             parts.append(f"{len(names)} {kind}")
     if parts:
@@ -202,7 +203,6 @@ def check_trainer_options(options: dict[str, Any]) -> None:
             f"installed ({str(error).split(' HINT')[0]}): use --trainer.accelerator cpu, gpu or auto"
         ) from None
     except (MisconfigurationException, ValueError, TypeError, RuntimeError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"invalid trainer options: {message}") from None
+        raise ConfigError(f"invalid trainer options: {first_line(error)}") from None
     finally:
         lightning_log.setLevel(level)
