@@ -91,8 +91,8 @@ def test_evaluation_runs_every_n_epochs_on_max_samples_points():
     L.seed_everything(0, verbose=False)
     attack = CountingPGD(0.1, steps=1)
     callback = RobustnessEval(
-        attack, eps=[0.0, 0.1], every_n_epochs=2, max_samples=20, sanity=False
-    )
+        attack, val_attack=None, eps=[0.0, 0.1], every_n_epochs=2, max_samples=20, sanity=False
+    )  # val_attack None: validation uses the counting attack too
     epochs_seen: list[int] = []
 
     class EpochOfEvaluation(L.Callback):
@@ -108,5 +108,7 @@ def test_evaluation_runs_every_n_epochs_on_max_samples_points():
     trainer.fit(module, datamodule=datamodule)
     # Epochs 0, 1, 2: evaluated after epoch 1 (every 2nd) and epoch 2 (the last), not epoch 0.
     assert [n for _, n in epochs_seen] == [0, 2, 4]  # 20 points in batches of 16: 2 calls each
-    assert attack.log == [(0.1, 16), (0.1, 4)] * 2  # only eps 0.1 runs the attack
+    # only eps 0.1 runs the attack, on the clean-correct points of each batch of 16 + 4
+    assert [eps for eps, _ in attack.log] == [0.1] * 4
+    assert all(n <= limit for (_, n), limit in zip(attack.log, [16, 4] * 2, strict=True))
     assert set(callback.results) == {"val/robust_acc@0", "val/robust_acc@0.1"}
