@@ -152,6 +152,11 @@ def test_short_names_select_data_and_method(erm_config, monkeypatch, capsys):
     config = yaml.safe_load(capsys.readouterr().out)
     assert config["data"]["class_path"] == "benign.data.DigitsDataModule"
     assert config["model"]["class_path"] == "benign.methods.TRADES"
+    # a backbone by its class name alone
+    args = ["fit", "--config", erm_config, "--model.backbone", "DigitsCNN", "--print_config"]
+    assert run_benign(args, monkeypatch) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["init_args"]["backbone"]["class_path"] == "benign.models.DigitsCNN"
 
 
 def test_configs_resolve_omegaconf_interpolation(erm_config, monkeypatch, capsys):
