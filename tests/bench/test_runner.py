@@ -170,6 +170,7 @@ def minor_faults_of_reallocating(mode: str) -> tuple[bool, int]:
     return bool(int(out[0])), int(out[1])
 
 
+@pytest.mark.slow  # ~35 s on 2 cores
 def test_steady_allocator_removes_page_faults_of_reallocation():
     applied, steady = minor_faults_of_reallocating("steady")
     if not applied:

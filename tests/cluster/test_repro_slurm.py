@@ -129,6 +129,7 @@ def test_a_preempted_cell_is_requeued_and_the_array_gives_the_local_rows(slurm, 
     assert record["slurm_job"] == task
 
 
+@pytest.mark.slow  # ~40 s; the preempted-cell test above keeps --launcher slurm in make test
 def test_without_wait_a_dependent_job_gathers_and_a_rerun_only_gathers(slurm, tmp_path):
     grid = ["label-noise", "--out", "out", *TINY, *GRIDS["label-noise"]]
     grid += ["--set", "compare.noise_types=[]"]

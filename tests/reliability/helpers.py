@@ -163,6 +163,9 @@ def snapshot(root: str | Path) -> dict[str, tuple[bytes, int]]:
     for folder, _, files in os.walk(root):
         for name in files:
             path = os.path.join(folder, name)
+            if os.path.islink(path):  # e.g. wandb's debug-internal.log: where it points
+                found[os.path.relpath(path, root)] = (os.readlink(path).encode(), 0)
+                continue
             with open(path, "rb") as handle:
                 found[os.path.relpath(path, root)] = (handle.read(), os.stat(path).st_mtime_ns)
     return found
