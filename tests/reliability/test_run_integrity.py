@@ -20,7 +20,10 @@ from tests.reliability.test_bad_inputs import EARLIER, EARLIER_NAME
 
 def benign(args: list[str], cwd) -> tuple[int, str]:
     """``benign <args>`` in a fresh interpreter with wandb offline: (exit status, stderr)."""
-    env = dict(os.environ, WANDB_MODE="offline", PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS="1")
+    # none of this process's wandb settings (a wandb service an earlier test started here would
+    # still hold the run id of the previous start): each start is a fresh offline wandb process
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(WANDB_MODE="offline", PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS="1")
     done = run_benign_subprocess(args, cwd=str(cwd), env=env)
     return done.returncode, done.stderr
 
@@ -80,7 +83,8 @@ def test_a_failed_resume_leaves_the_run_byte_identical(finished):
 
 def test_two_same_name_fits_started_together_get_two_folders(tmp_path):
     config = write_config(tmp_path / "config.yaml", EARLIER, max_epochs=2, callbacks=[])
-    env = dict(os.environ, WANDB_MODE="offline", PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS="1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(WANDB_MODE="offline", PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS="1")
     command = [sys.executable, "-m", "benign.cli", "fit", "--config", config, "--run_name", "dup"]
     processes = [
         subprocess.Popen([*command, "--test_after_fit", "false"], cwd=tmp_path, env=env,
