@@ -125,7 +125,9 @@ def _nested_class_message(text: str, key: str | None) -> str | None:
         option = re.search(r"--([\w.]+)", found_inner)
         return found_inner.replace(f"--{option.group(1)}", f"--{key}.{option.group(1)}", 1)
     class_path, inner = found.group(1), found.group(2).strip()
-    plain = re.fullmatch(r'Parser key "([\w.]+)":;? Expected a <class \'(\w+)\'>\. Got value: (.*)', inner)
+    plain = re.fullmatch(
+        r'Parser key "([\w.]+)":;? Expected a <class \'(\w+)\'>\. Got value: (.*)', inner
+    )
     if plain:
         name, wanted, value = plain.groups()
         inner = f"invalid value for --{name}: {value} (expected {wanted})"

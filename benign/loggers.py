@@ -104,6 +104,7 @@ def build_loggers(
             f"wandb: no login found, logging offline to {location.path}/wandb "
             "(upload later with `wandb sync`)"
         )
+
     class RunWandbLogger(WandbLogger):
         """Lightning's WandbLogger with one copy of the config: the CLI's (sent once by
         :class:`~benign.callbacks.run_config.SaveRunConfig`), not the model's hyperparameters

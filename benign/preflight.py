@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import warnings
 import zipfile
 from typing import Any
 
@@ -76,7 +77,9 @@ def check_save_dir(save_dir: str) -> None:
 def read_checkpoint(path: str) -> dict[str, Any]:
     """Load a checkpoint's contents on the CPU (memory-mapped), or say it is unreadable."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        with warnings.catch_warnings():  # torch's notes on a file that is no checkpoint at all
+            warnings.simplefilter("ignore")
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, ValueError) as e:
         raise ConfigError(
             f"{path} is not a readable checkpoint ({type(e).__name__}: corrupt, truncated or "

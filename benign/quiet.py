@@ -28,6 +28,9 @@ def install() -> None:
     """Install the filters (idempotent)."""
     warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system")
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # torch's weights_only unpickler on a file that is no checkpoint (LightningCLI reads a
+    # --ckpt_path's hyperparameters before benign can say the file is unreadable)
+    warnings.filterwarnings("ignore", message=r"Detected pickle protocol \d+ in the checkpoint")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropLines) for f in logger.filters):

@@ -95,7 +95,9 @@ def _take(start: FitStart, base_name: str) -> FitStart:
     name = claim_run_dir(save_dir, start.location.name)
     record = new_record(name, job_key(), base_name)
     write_record(os.path.join(save_dir, name), record)
-    return FitStart(RunLocation(save_dir, name), start.ckpt_path, record, resumed=False, created=True)
+    return FitStart(
+        RunLocation(save_dir, name), start.ckpt_path, record, resumed=False, created=True
+    )
 
 
 def _decide(save_dir: str, base_name: str, ckpt_path: str | None) -> FitStart:

@@ -296,8 +296,9 @@ BAD_INPUTS: list[tuple[str, Callable[[dict], list[str]], tuple[str, ...]]] = [
     # noise files
     (
         "noise-file-too-short",
-        with_path(labels_file(np.zeros(10, dtype=np.int64)), "--data.noise_rate", "0",
-                  "--data.noise_file"),
+        with_path(
+            labels_file(np.zeros(10, dtype=np.int64)), "--data.noise_rate", "0", "--data.noise_file"
+        ),
         ("has 10 labels", "1257 training points"),
     ),  # fmt: skip
     (
@@ -307,8 +308,9 @@ BAD_INPUTS: list[tuple[str, Callable[[dict], list[str]], tuple[str, ...]]] = [
     ),
     (
         "noise-file-not-integers",
-        with_path(labels_file(np.full(N_TRAIN, np.nan)), "--data.noise_rate", "0",
-                  "--data.noise_file"),
+        with_path(
+            labels_file(np.full(N_TRAIN, np.nan)), "--data.noise_rate", "0", "--data.noise_file"
+        ),
         ("integer array", "float64"),
     ),  # fmt: skip
     ("noise-file-missing", fit("--data.noise_file", "missing.npy"), ("missing.npy not found",)),
@@ -330,7 +332,11 @@ BAD_INPUTS: list[tuple[str, Callable[[dict], list[str]], tuple[str, ...]]] = [
         with_eval(eps=[0.1, "abc"]),
         ("--eps (in RobustnessEval of --trainer.callbacks): abc", "float"),
     ),
-    ("precision-unknown", fit("--trainer.precision", "7"), ("--trainer.precision: 7", "bf16-mixed")),
+    (
+        "precision-unknown",
+        fit("--trainer.precision", "7"),
+        ("--trainer.precision: 7", "bf16-mixed"),
+    ),
     ("config-empty", with_yaml(""), ("bad.yaml is empty", "trainer:")),
     ("config-a-list", with_yaml("- 1\n- 2\n"), ("bad.yaml holds a list",)),
     # other data and model options
@@ -346,8 +352,9 @@ BAD_INPUTS: list[tuple[str, Callable[[dict], list[str]], tuple[str, ...]]] = [
     ("coarse-map-wrong-length", fit("--data.coarse_map", "[0,1]"), ("coarse_map", "2 entries")),
     (
         "trades-beta-negative",
-        fit("--model", "TRADES", "--model.backbone", "benign.models.DigitsCNN",
-            "--model.beta", "-1"),
+        fit(
+            "--model", "TRADES", "--model.backbone", "benign.models.DigitsCNN", "--model.beta", "-1"
+        ),
         ("beta", "-1"),
     ),  # fmt: skip
     # trainer options Lightning rejects, before any run folder or logger exists

@@ -4,7 +4,6 @@ uninterrupted runs are identical (deterministic mode, CPU)."""
 
 from __future__ import annotations
 
-import os
 import signal
 
 import numpy as np
@@ -14,7 +13,6 @@ import torch
 
 from benign.callbacks import EpochSeed
 from benign.data.loaders import EpochShuffleSampler
-from tests.cli.helpers import run_benign
 from tests.conftest import REPO_ROOT
 from tests.reliability.helpers import (
     FAST_CONFIG,

@@ -109,4 +109,3 @@ def test_two_same_name_fits_started_together_get_two_folders(tmp_path):
         assert sorted(metrics["epoch"].dropna().unique()) == [0, 1]
         assert metrics["val/acc"].notna().sum() == 2
     assert len(wandb_ids) == 2
-

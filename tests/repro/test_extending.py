@@ -57,6 +57,8 @@ def test_the_readme_example_is_a_seventh_experiment(repo_root, tmp_path, monkeyp
     results = pd.read_csv(os.path.join(settings.out, "results.csv"))
     assert list(results.columns) == INTERFACE_COLUMNS and len(results) == 5 * len(cells)
     summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "| method | noise_rate | noise fitted | clean test acc | robust acc @ ε=0.05 |" in summary
+    assert (
+        "| method | noise_rate | noise fitted | clean test acc | robust acc @ ε=0.05 |" in summary
+    )
     assert "benign repro noise-sweep --dataset digits --seeds 2 --quick --config" in summary
     assert (tmp_path / "out" / "figure.png").read_bytes()[:4] == b"\x89PNG"
