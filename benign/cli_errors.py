@@ -14,7 +14,8 @@ import yaml
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser
 
-from benign.errors import BenignError, ConfigError, first_line
+from benign.errors import BenignError, first_line
+from benign.preflight import checkpoint_misfit, unreadable_checkpoint
 
 
 class CommandLineError(BenignError, argparse.ArgumentError):
@@ -215,19 +216,11 @@ def checkpoint_error(error: BaseException, ckpt_path: str) -> BenignError | None
     for cause in _chain(error):
         text = str(cause)
         if isinstance(cause, RuntimeError) and "Error(s) in loading state_dict" in text:
-            detail = _state_dict_mismatch(text)
-            return ConfigError(
-                f"the checkpoint {ckpt_path} does not fit the configured model ({detail}): "
-                "configure the model and data it was trained with (its run's config.yaml; "
-                "drop overrides of --model or --data.label_level)"
-            )
+            return checkpoint_misfit(ckpt_path, _state_dict_mismatch(text))
         if isinstance(cause, (pickle.UnpicklingError, EOFError, zipfile.BadZipFile)) or (
             isinstance(cause, RuntimeError) and "PytorchStreamReader" in text
         ):
-            return ConfigError(
-                f"{ckpt_path} is not a readable checkpoint ({type(cause).__name__}: corrupt, "
-                "truncated or not a .ckpt file): use another checkpoint of the run, e.g. its best-*.ckpt"
-            )
+            return unreadable_checkpoint(ckpt_path, cause)
     return None
 
 

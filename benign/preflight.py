@@ -74,6 +74,23 @@ def check_save_dir(save_dir: str) -> None:
         ) from None
 
 
+def unreadable_checkpoint(path: str, error: BaseException) -> ConfigError:
+    """The one line for a checkpoint file that cannot be loaded at all."""
+    return ConfigError(
+        f"{path} is not a readable checkpoint ({type(error).__name__}: corrupt, truncated or "
+        "not a .ckpt file): use another checkpoint of the run, e.g. its best-*.ckpt"
+    )
+
+
+def checkpoint_misfit(path: str, detail: str) -> ConfigError:
+    """The one line for a checkpoint whose weights do not fit the configured model."""
+    return ConfigError(
+        f"the checkpoint {path} does not fit the configured model ({detail}): "
+        "configure the model and data it was trained with (its run's config.yaml; "
+        "drop overrides of --model or --data.label_level)"
+    )
+
+
 def read_checkpoint(path: str) -> dict[str, Any]:
     """Load a checkpoint's contents on the CPU (memory-mapped), or say it is unreadable."""
     try:
@@ -81,10 +98,7 @@ def read_checkpoint(path: str) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, ValueError) as e:
-        raise ConfigError(
-            f"{path} is not a readable checkpoint ({type(e).__name__}: corrupt, truncated or "
-            "not a .ckpt file): use another checkpoint of the run, e.g. its best-*.ckpt"
-        ) from None
+        raise unreadable_checkpoint(path, e) from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ConfigError(f"{path} is not a Lightning checkpoint (it holds no state_dict)")
     return checkpoint
@@ -128,11 +142,7 @@ def check_checkpoint_fits(
         if names:
             parts.append(f"{len(names)} {kind}")
     if parts:
-        raise ConfigError(
-            f"the checkpoint {path} does not fit the configured model ({', '.join(parts)}): "
-            "configure the model and data it was trained with (its run's config.yaml; "
-            "drop overrides of --model or --data.label_level)"
-        )
+        raise checkpoint_misfit(path, ", ".join(parts))
 
 
 def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
