@@ -28,7 +28,6 @@ from benign.callbacks.fault_tolerance import PreemptionCheckpoint
 from benign.callbacks.run_config import SaveRunConfig
 from benign.cli_args import add_run_config, expand_short_names
 from benign.cli_errors import (
-    CHOICES,
     BenignArgumentParser,
     check_checkpoint_path,
     check_config_files,
@@ -37,7 +36,7 @@ from benign.cli_errors import (
     is_user_error,
 )
 from benign.console import close_wandb, show_info_lines
-from benign.data import DATASETS, BenignDataModule
+from benign.data import BenignDataModule
 from benign.loggers import WANDB_MODES, build_loggers
 from benign.methods import BenignModule
 from benign.run_callbacks import add_run_callbacks, remove_incomplete_run_dir
@@ -65,7 +64,6 @@ quiet.install()
 # in ``omegaconf+`` mode (resolved after the command line) they are taken relative to the
 # subcommand, so ``--trainer.max_epochs 2`` gives T_max 2.
 set_parsing_settings(omegaconf_absolute_to_relative_paths=True)
-CHOICES.update(data=", ".join(DATASETS), model="ERM, AdversarialTraining, TRADES")
 
 
 class BenignCLI(LightningCLI):

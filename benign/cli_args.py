@@ -5,17 +5,34 @@ from __future__ import annotations
 import os
 
 from benign.data import DATASETS
+from benign.methods import METHODS
+from benign.models import BACKBONES
+from benign.registry import Registry
 from benign.run_dir import run_dir_of_checkpoint
+
+#: The component options that take a registry's short names (``--data digits``, ``--model at``,
+#: ``--model.backbone digits_cnn``) besides class names and class paths.
+SHORT_NAMES: dict[str, Registry] = {
+    "data": DATASETS,
+    "model": METHODS,
+    "model.backbone": BACKBONES,
+    "model.init_args.backbone": BACKBONES,
+}
 
 
 def expand_short_names(argv: list[str]) -> list[str]:
-    """Rewrite ``--data digits`` / ``--data=digits`` into the DataModule's class path."""
+    """Rewrite ``--data digits`` / ``--model=at`` (a short name of :data:`SHORT_NAMES`) into the
+    class path it stands for; class names and paths pass through to jsonargparse."""
     out = list(argv)
     for i, arg in enumerate(out):
-        if arg == "--data" and i + 1 < len(out) and out[i + 1] in DATASETS:
-            out[i + 1] = DATASETS[out[i + 1]]
-        elif arg.startswith("--data=") and arg.split("=", 1)[1] in DATASETS:
-            out[i] = "--data=" + DATASETS[arg.split("=", 1)[1]]
+        option, eq, value = arg.partition("=")
+        registry = SHORT_NAMES.get(option[2:]) if option.startswith("--") else None
+        if registry is None:
+            continue
+        if eq and value in registry:
+            out[i] = f"{option}={registry[value]}"
+        elif not eq and i + 1 < len(out) and out[i + 1] in registry:
+            out[i + 1] = registry[out[i + 1]]
     return out
 
 

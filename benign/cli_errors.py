@@ -14,6 +14,7 @@ import yaml
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.cli import LightningArgumentParser
 
+from benign.cli_args import SHORT_NAMES
 from benign.errors import BenignError, first_line
 from benign.preflight import checkpoint_misfit, unreadable_checkpoint
 
@@ -33,10 +34,6 @@ class BenignArgumentParser(LightningArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         raise CommandLineError(condense_parser_message(message)) from ex
-
-
-#: What ``--data`` / ``--model`` accept besides a class path, for the error message.
-CHOICES: dict[str, str] = {}
 
 
 def condense_parser_message(message: str) -> str:
@@ -84,9 +81,12 @@ def condense_parser_message(message: str) -> str:
         return f"unknown option --{name}: check its spelling (`benign fit --{where}.help CLASS` lists the valid keys)"
     import_path = re.search(r"Expected a dot import path string: (\S+)", text)
     if import_path and key:
-        choices = CHOICES.get(key)
+        # A nested parser names its own key (``backbone`` inside ``--model``).
+        registry = SHORT_NAMES.get(key) or SHORT_NAMES.get(f"model.{key}")
         hint = (
-            f"use one of {choices} or a class path" if choices else "give an importable class path"
+            f"use one of {', '.join(registry)}, a class name or a class path"
+            if registry
+            else "give an importable class path"
         )
         return f"unknown --{key} {import_path.group(1)!r}: {hint}"
     if text.startswith("unrecognized arguments"):

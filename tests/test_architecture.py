@@ -15,8 +15,10 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "benign"
-#: Layers that stay importable without the rest of benign (only ``benign.errors`` and themselves).
+#: Layers that stay importable without the rest of benign (only :data:`FOUNDATIONS` and themselves).
 BASE_LAYERS = ("benign.attacks", "benign.models", "benign.data")
+#: The modules every layer may import: the error types and the short-name registry.
+FOUNDATIONS = ("benign.errors", "benign.registry")
 MAX_FILE_LINES = 300
 MAX_FUNCTION_LINES = 60
 
@@ -98,14 +100,14 @@ def test_the_import_graph_has_no_cycle() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-def test_base_layers_import_only_errors_and_themselves() -> None:
+def test_base_layers_import_only_foundations_and_themselves() -> None:
     wrong = []
     for name in modules():
         layer = next((b for b in BASE_LAYERS if name == b or name.startswith(b + ".")), None)
         if layer is None:
             continue
         for target in sorted(imports_of(name)):
-            if target != "benign.errors" and not (
+            if target not in FOUNDATIONS and not (
                 target == layer or target.startswith(layer + ".")
             ):
                 wrong.append(f"{name} imports {target}")
@@ -196,3 +198,8 @@ def test_every_module_imports_alone(tmp_path: Path) -> None:
     assert not failures, "modules that fail to import alone:\n" + "\n".join(
         f"{name}: {why}" for name, why in failures.items()
     )
+
+
+def test_foundations_import_only_each_other() -> None:
+    for name in FOUNDATIONS:
+        assert imports_of(name) <= set(FOUNDATIONS), f"{name} imports {imports_of(name)}"

@@ -12,16 +12,20 @@ from benign.data.loaders import eval_loader
 from benign.data.mnist import MNISTDataModule
 from benign.data.mnist5k import MNIST5kDataModule
 from benign.data.synthetic import SyntheticDataModule
+from benign.registry import Registry
 
-DATASETS: dict[str, str] = {
-    "digits": "benign.data.DigitsDataModule",
-    "mnist": "benign.data.MNISTDataModule",
-    "mnist5k": "benign.data.MNIST5kDataModule",
-    "fashion_mnist": "benign.data.FashionMNISTDataModule",
-    "cifar10": "benign.data.CIFAR10DataModule",
-    "cifar100": "benign.data.CIFAR100DataModule",
-    "synthetic": "benign.data.SyntheticDataModule",
-}
+DATASETS = Registry(
+    "dataset",
+    {
+        "digits": "benign.data.DigitsDataModule",
+        "mnist": "benign.data.MNISTDataModule",
+        "mnist5k": "benign.data.MNIST5kDataModule",
+        "fashion_mnist": "benign.data.FashionMNISTDataModule",
+        "cifar10": "benign.data.CIFAR10DataModule",
+        "cifar100": "benign.data.CIFAR100DataModule",
+        "synthetic": "benign.data.SyntheticDataModule",
+    },
+)
 
 __all__ = [
     "DATASETS",

@@ -4,8 +4,20 @@ from benign.methods.adversarial_training import AdversarialTraining
 from benign.methods.base import BenignModule, default_optimizer
 from benign.methods.erm import ERM
 from benign.methods.trades import TRADES, trades_loss
+from benign.registry import Registry
+
+#: Short names of the methods (``--model at``); class names (``--model TRADES``) work as well.
+METHODS = Registry(
+    "method",
+    {
+        "erm": "benign.methods.ERM",
+        "at": "benign.methods.AdversarialTraining",
+        "trades": "benign.methods.TRADES",
+    },
+)
 
 __all__ = [
+    "METHODS",
     "ERM",
     "AdversarialTraining",
     "TRADES",

@@ -20,9 +20,12 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from benign.distributed import log_synced
 from benign.errors import ConfigError
+from benign.models.base import Backbone
 
-#: A backbone as declared in YAML (``class_path`` + ``init_args``), called with ``num_classes``.
-BackboneFactory = Callable[[int], nn.Module]
+#: A backbone as declared in YAML (``class_path`` + ``init_args``, or a short name such as
+#: ``DigitsCNN``), called with ``num_classes``: a :class:`benign.models.Backbone`, so that
+#: ``--model.help`` lists this project's backbones and probes find ``forward_features``.
+BackboneFactory = Callable[[int], Backbone]
 
 Batch = tuple[Tensor, Tensor, Tensor]
 
@@ -36,8 +39,9 @@ class BenignModule(L.LightningModule):
     """Base of ``ERM``, ``AdversarialTraining`` and ``TRADES``.
 
     Args:
-        backbone: the network, e.g. ``benign.models.PreActResNet18``; it is called with
-            ``num_classes`` and must map inputs in [0, 1] to logits.
+        backbone: the network, a :class:`benign.models.Backbone` by class path or short name
+            (``PreActResNet18``, ``DigitsCNN``); called with ``num_classes``, it maps inputs in
+            [0, 1] to logits.
         num_classes: number of output classes; the CLI links it from ``data.num_classes``.
         optimizer: optimiser factory (``class_path`` of a ``torch.optim`` class); default SGD
             lr 0.05, momentum 0.9, weight decay 5e-4.

@@ -30,7 +30,8 @@ def test_registry_names() -> None:
         "wrn_28_10",
         "wrn_34_10",
     }
-    assert BACKBONES["small_cnn"] is MadryCNN
+    assert BACKBONES.load("small_cnn") is MadryCNN
+    assert BACKBONES["small_cnn"] == "benign.models.MadryCNN"
 
 
 def test_build_backbone_passes_arguments() -> None:
@@ -74,7 +75,7 @@ def test_non_positive_sizes(kwargs: dict) -> None:
 def test_num_classes_is_first_positional_parameter() -> None:
     import inspect
 
-    for factory in BACKBONES.values():
+    for factory in map(BACKBONES.load, BACKBONES):
         first = next(iter(inspect.signature(factory).parameters.values()))
         assert first.name == "num_classes"
         assert first.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import yaml
 
+from benign.models import Backbone
+
 #: A digits adversarial-training run that exercises every resumable state: noisy labels, SGD
 #: momentum, a per-epoch LR schedule, random starts in training and evaluation attacks.
 FAST_CONFIG = {
@@ -197,14 +199,15 @@ class Quantise(torch.nn.Module):
         return torch.round(x * self.levels) / self.levels
 
 
-class MaskedMLP(torch.nn.Sequential):
+class MaskedMLP(Backbone):
     """Test-only backbone for 8x8 digits: :class:`Quantise`, then an MLP (``backbone(num_classes)``)."""
 
     def __init__(self, num_classes: int, hidden: int = 128) -> None:
-        super().__init__(
-            Quantise(),
-            torch.nn.Flatten(),
-            torch.nn.Linear(64, hidden),
-            torch.nn.ReLU(),
-            torch.nn.Linear(hidden, num_classes),
+        super().__init__(num_classes, in_channels=1)
+        self.body = torch.nn.Sequential(
+            Quantise(), torch.nn.Flatten(), torch.nn.Linear(64, hidden), torch.nn.ReLU()
         )
+        self._make_head(hidden)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
