@@ -1,6 +1,7 @@
 """Bad input: one line naming the problem, a non-zero exit, no traceback, nothing written."""
 
 import os
+import traceback
 
 import pytest
 
@@ -48,5 +49,7 @@ def test_missing_config_file(monkeypatch, capsys):
 
 def test_debug_flag_shows_the_traceback(repo_root, monkeypatch):
     config = os.path.join(repo_root, "configs", "digits", "erm.yaml")
-    with pytest.raises(Exception, match="noise_rate"):
+    with pytest.raises(ValueError, match=r"noise_rate must be in \[0, 1\), got 1.5") as error:
         run_benign(["fit", "--config", config, "--data.noise_rate", "1.5", "--debug"], monkeypatch)
+    # the traceback (jsonargparse's, chained) reaches the check that raised the ConfigError
+    assert "in check_noise_rate" in "".join(traceback.format_exception(error.value))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import struct
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -433,5 +434,6 @@ def listing(root: str | Path) -> list[str]:
 
 
 def test_debug_shows_the_traceback(earlier, monkeypatch):
-    with pytest.raises(Exception, match="noise_rate"):
+    with pytest.raises(ValueError, match=r"noise_rate must be in \[0, 1\), got 1.5") as error:
         run_benign([*fit("--data.noise_rate", "1.5")(earlier), "--debug"], monkeypatch)
+    assert "in check_noise_rate" in "".join(traceback.format_exception(error.value))
