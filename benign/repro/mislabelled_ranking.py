@@ -15,7 +15,7 @@ candidate for a labelling error. This is how to look for real mislabelled MNIST/
     candidate_grid(ranking.head(32), data, "candidates.png")
 
 The score of a point is the highest probability the model gives to a class other than its
-given label (``max_{c != y} p(c | x)``). :func:`cross_val_suspects` is the cleanlab-style
+given label (``max_{c != y} p(c | x)``, :func:`benign.rank.scores.disagreement_scores`). :func:`cross_val_suspects` is the cleanlab-style
 baseline: the same score from out-of-sample probabilities of a logistic regression
 (``sklearn.model_selection.cross_val_predict``), no network involved.
 """
@@ -28,30 +28,29 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from benign.data.loaders import eval_loader
+from benign.rank.metrics import precision_at_k, ranking_metrics
+from benign.rank.scores import batch_probabilities, disagreement_scores, suspected_labels
 from benign.repro.plots import image_grid
 
-
-def disagreement_scores(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``max_{c != y} p(c | x)`` for each row of ``probs`` ``[N, K]`` and given label ``y``."""
-    return _other_classes(probs, labels).max(axis=1)
-
-
-def suspected_labels(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``argmax_{c != y} p(c | x)``: the class a point's disagreement score is for."""
-    return _other_classes(probs, labels).argmax(axis=1)
-
-
-def _other_classes(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    others = np.array(probs, dtype=float, copy=True)
-    others[np.arange(len(labels)), labels] = -np.inf
-    return others
+# The scores and metrics live in benign.rank (``benign rank`` uses the same ones); they are
+# re-exported here for the experiment and its users.
+__all__ = [
+    "candidate_grid",
+    "cross_val_suspects",
+    "disagreement_scores",
+    "precision_at_k",
+    "predict_probabilities",
+    "rank_suspects",
+    "ranking_frame",
+    "ranking_metrics",
+    "suspected_labels",
+]
 
 
 def _training_points(datamodule: Any, batch_size: int) -> torch.utils.data.DataLoader:
@@ -65,13 +64,12 @@ def predict_probabilities(
     model: nn.Module, datamodule: Any, batch_size: int = 512
 ) -> tuple[np.ndarray, np.ndarray]:
     """Softmax probabilities ``[N, K]`` and split positions ``[N]`` over the training split."""
-    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     probs, positions = [], []
     try:
         for x, _, index in _training_points(datamodule, batch_size):
-            probs.append(torch.softmax(model(x.to(device)).float(), dim=1).cpu())
+            probs.append(batch_probabilities(model, x))
             positions.append(index.cpu())
     finally:
         model.train(was_training)
@@ -125,35 +123,6 @@ def cross_val_suspects(
     full = np.zeros((len(y), datamodule.num_classes))
     full[:, np.unique(y)] = probs  # classes absent from the labels keep probability 0
     return ranking_frame(full, position, datamodule)
-
-
-def precision_at_k(ranking: pd.DataFrame, k: int) -> float:
-    """Share of planted noisy labels among the ``k`` top-ranked points."""
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    return float(ranking["planted"].head(k).mean())
-
-
-def ranking_metrics(ranking: pd.DataFrame) -> dict[str, float]:
-    """Precision of a ranking against the planted flips (PAPER.md E4).
-
-    ``precision_at_k`` at ``k = n_planted / 2`` (the headline), ``precision_at_n`` at
-    ``k = n_planted``, ``recall_at_2n`` (share of planted flips in the top ``2 n_planted``),
-    ``average_precision`` (over all k) and ``n_planted``, ``k`` themselves. Empty when nothing
-    was planted (there is then nothing to score against).
-    """
-    n_planted = int(ranking["planted"].sum())
-    if n_planted == 0:
-        return {}
-    k = max(1, n_planted // 2)
-    return {
-        "precision_at_k": precision_at_k(ranking, k),
-        "precision_at_n": precision_at_k(ranking, n_planted),
-        "recall_at_2n": float(ranking["planted"].head(2 * n_planted).sum()) / n_planted,
-        "average_precision": float(average_precision_score(ranking["planted"], ranking["score"])),
-        "n_planted": float(n_planted),
-        "k": float(k),
-    }
 
 
 def candidate_grid(
