@@ -48,22 +48,17 @@ DEFAULT_SAVE_DIR = "runs"
 #: Exit status of a run stopped by SIGTERM/SIGUSR1 after saving its checkpoint (128 + SIGTERM).
 PREEMPTED_STATUS = 143
 #: Commands beside LightningCLI's subcommands: name -> module with ``main(argv) -> int``.
-EXTRA_COMMANDS = {
-    "repro": "benign.repro.cli",
-    "bench": "benign.bench.cli",
-    "rank": "benign.rank.cli",
-}
+EXTRA_COMMANDS = {name: f"benign.{name}.cli" for name in ("repro", "bench", "rank")}
 DESCRIPTION = (
     "benign: what makes neural networks adversarially vulnerable? Train and evaluate ERM, PGD "
     "adversarial training and TRADES (fit, validate, test, predict), reproduce the paper (repro), "
     "find likely wrong labels (rank) and time the training steps (bench)."
 )
 EPILOG = (
-    "more commands: benign repro: reproduce an experiment of the paper (grid, results.csv, "
-    "figure, summary); benign rank: rank a split's points by how likely their label is wrong "
-    "(ranking.csv, candidates.png); benign bench: time training steps and the robustness "
-    "evaluation. "
-    "Each command's options: benign <command> --help."
+    "more commands: benign repro: reproduce an experiment of the paper (grid, results.csv, figure, "
+    "summary); benign rank: rank a split's points by how likely their label is wrong (ranking.csv, "
+    "candidates.png); benign bench: time training steps and the robustness evaluation. Each "
+    "command's options: benign <command> --help."
 )
 quiet.install()
 # Configs interpolate by absolute paths (``T_max: ${trainer.max_epochs}``), also readable alone;
