@@ -50,7 +50,7 @@ class BenignDataModule(SplitLoadersMixin, L.LightningDataModule):
         data_dir: where the dataset files live (torchvision's layout).
         download: fetch missing files in ``prepare_data`` (needs internet).
         noise_rate: share of training labels to corrupt, in [0, 1).
-        noise_type: ``symmetric``, ``asymmetric`` or ``class_subset`` (see :mod:`benign.data.noise`).
+        noise_type: one of ``benign.data.noise.NOISE_TYPES`` (see :mod:`benign.data.noise_input`).
         noise_seed: seed of the noise draw (``None`` means 0).
         noise_classes: source classes of ``class_subset`` noise (``None``: the first half).
         noise_file: ``.npy``/``.npz``/``.csv`` of observed (fine) labels, one per point of the
@@ -242,7 +242,9 @@ class BenignDataModule(SplitLoadersMixin, L.LightningDataModule):
         if pending:
             self._restore(pending, pool)
         else:
-            self._set_labels(draw_training_labels(self.label_spec, labels, pool))
+            self._set_labels(
+                draw_training_labels(self.label_spec, labels, pool, raw.train_images, self.data_dir)
+            )
 
     # -- the noise manifest and the checkpointed labels ---------------------------------------
     def noise_manifest(self) -> dict[str, np.ndarray]:

@@ -7,14 +7,15 @@ checkpoint's state and checks it fits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from benign.data.noise import apply_noise, load_label_file
+from benign.data.noise import load_label_file
+from benign.data.noise_input import draw_noise
 from benign.data.spec import LabelSpec
 from benign.errors import ConfigError
 
@@ -29,6 +30,7 @@ class TrainingLabels:
         observed_targets: LongTensor, the labels trained on.
         noisy_mask: BoolTensor, ``observed_targets != true_targets``.
         fine_targets: LongTensor, the clean fine labels (equal to ``true_targets`` at fine level).
+        noise_info: extra manifest fields of the noise kind (e.g. ``instance``'s reference model).
     """
 
     source_indices: Tensor
@@ -38,6 +40,7 @@ class TrainingLabels:
     fine_targets: Tensor
     noise_type: str
     noise_rate: float
+    noise_info: dict[str, Any] = field(default_factory=dict)
 
     def summary(self, noise_file: str | None = None) -> str:
         """One log line, e.g. ``noise: symmetric, rate 0.20 requested, 0.200 realised (...)``."""
@@ -60,6 +63,7 @@ class TrainingLabels:
             "fine_true_labels": self.fine_targets.numpy(),
             "source_indices": self.source_indices.numpy(),
             "realised_noise_rate": np.array(float(self.noisy_mask.sum()) / n if n else 0.0),
+            **{name: np.array(value) for name, value in self.noise_info.items()},
         }
 
     def state(self, label_level: str, num_classes: int) -> dict[str, Any]:
@@ -73,11 +77,16 @@ class TrainingLabels:
             "num_classes": num_classes,
             "noise_type": self.noise_type,
             "noise_rate": self.noise_rate,
+            "noise_info": dict(self.noise_info),
         }
 
 
 def draw_training_labels(
-    spec: LabelSpec, fine_labels: np.ndarray, sources: np.ndarray
+    spec: LabelSpec,
+    fine_labels: np.ndarray,
+    sources: np.ndarray,
+    images: Any = None,
+    cache_dir: str | None = None,
 ) -> TrainingLabels:
     """Draw the observed labels of the training points ``sources`` as ``spec`` says.
 
@@ -85,21 +94,17 @@ def draw_training_labels(
         spec: the label level and the noise.
         fine_labels: fine labels of the whole original training set.
         sources: positions of the training split in it.
+        images: images of the whole original training set (input-dependent noise kinds).
+        cache_dir: where input-dependent noise caches what it trains (the data_dir).
     """
     fine = np.asarray(fine_labels, dtype=np.int64)[sources]
     true = spec.to_level(fine)
+    info: dict[str, Any] = {}
     if spec.noise_file is not None:
         observed = spec.to_level(_file_labels(spec, len(fine_labels), sources))
     else:
-        observed = apply_noise(
-            true,
-            spec.num_classes,
-            spec.noise_type,
-            spec.noise_rate,
-            spec.noise_seed,
-            pairs=spec.noise_pairs(),
-            classes=list(spec.noise_classes),
-        )
+        split_images = None if images is None else np.asarray(images[np.asarray(sources)])
+        observed, info = draw_noise(true, spec, split_images, cache_dir)
     true_t, observed_t = torch.from_numpy(true), torch.from_numpy(observed)
     return TrainingLabels(
         source_indices=torch.from_numpy(np.asarray(sources, dtype=np.int64)),
@@ -109,6 +114,7 @@ def draw_training_labels(
         fine_targets=torch.from_numpy(fine),
         noise_type="file" if spec.noise_file else spec.noise_type,
         noise_rate=spec.noise_rate,
+        noise_info=info,
     )
 
 
@@ -155,6 +161,7 @@ def restore_training_labels(
         fine,
         str(state.get("noise_type", spec.noise_type)),
         float(state.get("noise_rate", spec.noise_rate)),
+        dict(state.get("noise_info") or {}),
     )
 
 

@@ -22,7 +22,9 @@ import numpy as np
 from benign.data.splits import round_half_up
 from benign.errors import ConfigError, DataNotFoundError
 
-NOISE_TYPES: tuple[str, ...] = ("symmetric", "asymmetric", "class_subset")
+NOISE_TYPES: tuple[str, ...] = ("symmetric", "asymmetric", "class_subset", "instance", "coverage")
+#: The kinds that depend on the images too (:mod:`benign.data.noise_input` draws them).
+INPUT_NOISE_TYPES: tuple[str, ...] = ("instance", "coverage")
 NOISE_FILE_SUFFIXES: tuple[str, ...] = (".npy", ".npz", ".csv")
 
 
@@ -118,7 +120,8 @@ def apply_noise(
     pairs: Mapping[int, int] | None = None,
     classes: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """Dispatch to the noise function named ``noise_type`` (one of :data:`NOISE_TYPES`)."""
+    """Dispatch to the label-only noise function named ``noise_type`` (one of
+    :data:`NOISE_TYPES` but not :data:`INPUT_NOISE_TYPES`)."""
     if rate == 0:
         return np.asarray(labels, dtype=np.int64).copy()
     if noise_type == "symmetric":
@@ -129,6 +132,10 @@ def apply_noise(
         if classes is None:
             classes = range(max(1, num_classes // 2))
         return class_subset_noise(labels, num_classes, rate, seed, classes)
+    if noise_type in INPUT_NOISE_TYPES:
+        raise ValueError(
+            f"{noise_type} noise depends on the images: draw it with benign.data.noise_input.draw_noise"
+        )
     raise ConfigError(f"unknown noise_type '{noise_type}': use one of {', '.join(NOISE_TYPES)}")
 
 
