@@ -59,8 +59,19 @@ def test_noisy_metrics_are_omitted_without_noise():
     assert rates["acc_clean"] == pytest.approx(0.9)
 
 
-def test_model_mode_is_restored():
-    model, loader, true, noisy = planted()
+class TrainModeShifts(LookupModel):
+    """The planted predictions in eval mode; every prediction one class off in train mode."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = super().forward(x)
+        return logits.roll(1, dims=1) if self.training else logits
+
+
+def test_points_are_scored_in_eval_mode_and_the_mode_is_restored():
+    lookup, loader, true, noisy = planted()
+    model = TrainModeShifts(lookup.table, lookup.num_classes)
     model.train()
-    memorization_counts(model, loader, true, noisy)
+    rates = memorization_rates(memorization_counts(model, loader, true, noisy))
+    assert rates["acc_noisy"] == pytest.approx(15 / 20)  # the eval-mode predictions
+    assert rates["acc_clean"] == pytest.approx(72 / 80)
     assert model.training
