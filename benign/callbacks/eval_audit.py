@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from benign.callbacks import sanity
+from benign.callbacks.eval_grid import eps_key
 from benign.callbacks.fault_tolerance import epoch_seed
 from benign.data.loaders import eval_indices
 from benign.distributed import log_synced
@@ -50,7 +51,7 @@ class EvalAudit:
         if stage == "test":  # the costlier check: once per run, on the final model
             self._check_stronger(trainer, pl_module, report)
         self.sanity_reports[stage] = report
-        log_synced(pl_module, report.metrics(stage))
+        log_synced(pl_module, {**report.metrics(stage), **self._eps_verdicts(stage, report)})
         if report.ok:
             return
         message = f"{stage} robustness evaluation failed its sanity checks: {report.summary()}"
@@ -58,6 +59,17 @@ class EvalAudit:
             raise sanity.SanityCheckError(f"{message} (set strict: false to only warn)")
         if trainer.is_global_zero:
             warnings.warn(message, sanity.RobustnessSanityWarning, stacklevel=2)
+
+    def _eps_verdicts(self, stage: str, report: sanity.SanityReport) -> dict[str, float]:
+        """The checks made at one eps, under that eps: ``{stage}/sanity_stronger_attack@0.2``
+        and ``{stage}/sanity_masking@<largest eps>`` (1 passed, 0 flagged), so that a summary
+        marks the robust accuracy of a flagged eps (:func:`benign.repro.tables.metric_table`)."""
+        at = {"stronger_attack": self._sanity_eps(), "masking": self.eps[-1] if self.eps else None}
+        return {
+            f"{stage}/sanity_{check}@{eps_key(eps)}": float(report.passed[check])
+            for check, eps in at.items()
+            if check in report.passed and eps is not None
+        }
 
     def _check_stronger(
         self, trainer: L.Trainer, model: nn.Module, report: sanity.SanityReport

@@ -77,6 +77,25 @@ def eps_columns(results: pd.DataFrame, metric: str, label: str = "robust acc") -
     ]
 
 
+#: Appended to a robust-accuracy cell whose eps the evaluation's audit flagged in a run it averages.
+FLAG = "†"
+
+
+def flagged(results: pd.DataFrame) -> pd.DataFrame:
+    """The audit's verdicts at one eps that failed (``sanity_<check>`` rows with an eps, value 0:
+    :meth:`benign.callbacks.eval_audit.EvalAudit._eps_verdicts`)."""
+    rows = results["metric"].str.startswith("sanity_") & results["eps"].notna()
+    return results[rows & (results["value"] < 1)]
+
+
+def _flag(group: pd.DataFrame, column: Column) -> str:
+    """`` †`` when ``column`` is a robust accuracy at an eps flagged in one of ``group``'s runs."""
+    if column.eps is None or not column.metric.endswith("robust_acc"):
+        return ""
+    bad = flagged(group)
+    return f" {FLAG}" if ((bad["eps"] - float(column.eps)).abs() < 1e-9).any() else ""
+
+
 def metric_table(
     results: pd.DataFrame,
     index: Sequence[str],
@@ -87,7 +106,8 @@ def metric_table(
     """One row per combination of ``index`` values, one ``mean ± CI`` cell per column.
 
     Columns that no group has a value for are dropped; ``seeds`` (the number of runs averaged)
-    is added last. ``labels`` renames the index columns for display.
+    is added last. ``labels`` renames the index columns for display. A robust accuracy at an eps
+    the audit flagged in any of the group's runs is kept and marked ``†`` (:func:`sanity_note`).
     """
     rows = []
     for key, group in results.groupby(list(index), dropna=False, sort=True):
@@ -96,7 +116,8 @@ def metric_table(
         counts = []
         for column in columns:
             mean, ci, n = mean_ci(select(group, column.metric, column.eps)["value"])
-            row[column.label] = format_mean_ci(mean, ci, digits) if n else None
+            cell = format_mean_ci(mean, ci, digits) + _flag(group, column)
+            row[column.label] = cell if n else None
             counts.append(n)
         row["seeds"] = max(counts, default=0)
         rows.append(row)
@@ -147,9 +168,19 @@ def sanity_note(results: pd.DataFrame) -> str:
     failed = results[
         results["metric"].str.startswith("sanity_")
         & (results["metric"] != "sanity_ok")
+        & results["eps"].isna()
         & (results["value"] < 1)
     ]
     if len(failed):
         counts = failed["metric"].str.removeprefix("sanity_").value_counts()
         text += " Failed: " + ", ".join(f"{name} ({n} runs)" for name, n in counts.items()) + "."
+    at_eps = flagged(results)
+    if len(at_eps):
+        where = at_eps.groupby([at_eps["metric"].str.removeprefix("sanity_"), "eps"]).size()
+        text += (
+            f" {FLAG} marks a robust accuracy at an eps flagged in at least one of the runs it"
+            " averages (an upper bound the audit's stronger attack beat): "
+            + ", ".join(f"{name} at ε={eps:g} ({n} runs)" for (name, eps), n in where.items())
+            + "."
+        )
     return text

@@ -8,6 +8,7 @@ flags a single PGD-20 run at eps 0.2 and passes the default.
 from __future__ import annotations
 
 import lightning as L
+import pandas as pd
 import pytest
 import torch
 from torch import Tensor, nn
@@ -15,8 +16,12 @@ from torch.utils.data import DataLoader
 
 from benign.attacks import PGD, AutoAttack, per_example_randomness
 from benign.callbacks import RobustnessEval
+from benign.callbacks.sanity import SanityReport
 from benign.data import DigitsDataModule
 from benign.data.datasets import IndexedTensorDataset, collate_batch
+from benign.repro.fit_runs import metric_rows
+from benign.repro.results import COLUMNS
+from benign.repro.tables import FLAG, eps_columns, metric_table
 from tests.reliability.test_sanity import Classifier
 
 GRID = [0.0, 0.02, 0.05, 0.1, 0.2]  # configs/digits/*.yaml
@@ -106,7 +111,9 @@ def test_the_default_is_within_one_point_of_autoattack_at_every_eps(digits, at_m
         assert abs(ours - reference) <= 0.01 + 1e-9, (eps, ours, reference)
 
 
-def _sanity(model: nn.Module, digits: DigitsDataModule, **kwargs) -> dict[str, float]:
+def _sanity(
+    model: nn.Module, digits: DigitsDataModule, **kwargs
+) -> tuple[SanityReport, dict[str, float]]:
     evaluation = RobustnessEval(eps=[0.0, 0.1, 0.2], max_samples=200, **kwargs)
     trainer = L.Trainer(
         accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
@@ -115,12 +122,22 @@ def _sanity(model: nn.Module, digits: DigitsDataModule, **kwargs) -> dict[str, f
     module = Classifier(model)
     module.attack = model.attack
     trainer.test(module, datamodule=digits, verbose=False)
-    return evaluation.sanity_reports["test"]
+    logged = {key: float(value) for key, value in trainer.callback_metrics.items()}
+    return evaluation.sanity_reports["test"], logged
 
 
 def test_stronger_attack_flags_pgd20_and_passes_the_default(digits, at_model):
     with pytest.warns(UserWarning, match="stronger_attack: a much stronger attack"):
-        weak = _sanity(at_model, digits, attack=PGD(0.2, steps=20), strong_attack=None)
+        weak, weak_logged = _sanity(at_model, digits, attack=PGD(0.2, steps=20), strong_attack=None)
     assert weak.passed["stronger_attack"] is False
-    strong = _sanity(at_model, digits)
+    strong, strong_logged = _sanity(at_model, digits)
     assert strong.passed["stronger_attack"] is True, strong.summary()
+    # the verdict is logged under the eps it was made at, which a repro summary marks
+    assert weak_logged["test/sanity_stronger_attack@0.2"] == 0.0
+    assert strong_logged["test/sanity_stronger_attack@0.2"] == 1.0
+    assert "test/sanity_stronger_attack@0.1" not in weak_logged
+    cell = {"seed": 0, "method": "AT"}
+    results = pd.DataFrame(metric_rows(weak_logged, cell), columns=COLUMNS)
+    table = metric_table(results, ["method"], eps_columns(results, "robust_acc"))
+    assert table["robust acc @ ε=0.2"].item().endswith(FLAG)
+    assert not table["robust acc @ ε=0.1"].item().endswith(FLAG)
