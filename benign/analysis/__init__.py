@@ -1,0 +1,1 @@
+"""Measurements of trained models beyond accuracy (pure torch): decision-boundary complexity."""
