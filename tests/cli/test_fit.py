@@ -117,24 +117,18 @@ def test_print_config_is_reusable(erm_config, monkeypatch, capsys):
     assert config["model"]["class_path"] == "benign.methods.ERM"
     with open("printed.yaml", "w") as f:
         f.write(printed)
-    assert (
-        run_benign(
-            [
-                "fit",
-                "--config",
-                "printed.yaml",
-                "--trainer.fast_dev_run",
-                "true",
-                "--test_after_fit",
-                "false",
-            ],
-            monkeypatch,
-        )
-        == 0
-    )
-    assert not os.path.exists("runs") or all(
-        os.path.isfile(os.path.join("runs", d, "config.yaml")) for d in os.listdir("runs")
-    )
+    # a short fit from the printed file alone is the run the printed options describe
+    short = ["--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2"]
+    args = ["fit", "--config", "printed.yaml", *short, "--test_after_fit", "false"]
+    assert run_benign(args, monkeypatch) == 0
+    assert os.listdir("runs") == ["digits-erm-noise0.1-seed0"]
+    saved = yaml.safe_load(open(os.path.join("runs", "digits-erm-noise0.1-seed0", "config.yaml")))
+    assert saved["model"] == config["model"]
+    # the noise seed left unset in the printed file is recorded as the seed it defaulted to
+    assert config["data"]["init_args"]["noise_seed"] is None
+    data = {**config["data"]["init_args"], "noise_seed": config["seed_everything"]}
+    assert saved["data"] == {**config["data"], "init_args": data}
+    assert saved["trainer"] == {**config["trainer"], "max_epochs": 1, "limit_train_batches": 2}
 
 
 def test_short_names_select_data_and_method(erm_config, monkeypatch, capsys):
