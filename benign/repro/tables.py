@@ -10,6 +10,13 @@ import pandas as pd
 
 from benign.repro.stats import format_mean_ci, mean_ci
 
+#: What a summary's robust accuracy is: the test evaluation of ``RobustnessEval`` as configured.
+EVALUATION = (
+    "robust accuracy is RobustnessEval's test evaluation on the test set (by default APGD-CE "
+    "then APGD-DLR over the nested eps grid, APGD-T added above an AT/TRADES model's training "
+    'eps; README "Evaluation")'
+)
+
 
 @dataclass(frozen=True)
 class Column:

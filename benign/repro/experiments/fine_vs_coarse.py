@@ -207,8 +207,9 @@ class FineVsCoarse(FitExperiment):
         intro = (
             f"E3 (PAPER.md): ERM on {settings.dataset} trained on coarse labels (coarse map: "
             f"{', '.join(maps)}) vs on fine labels, both scored on the coarse task"
-            f"{' of the same map' if several else ''}; the attack (PGD) targets the coarse "
-            "decision, eps in pixel units of inputs in [0, 1]."
+            f"{' of the same map' if several else ''}; the evaluation's attacks (RobustnessEval's "
+            "test evaluation: by default APGD-CE then APGD-DLR over the nested eps grid) target "
+            "the coarse decision, eps in pixel units of inputs in [0, 1]."
         )
         sections = [
             ("Coarse-task accuracy, clean and robust", markdown_table(table)),

@@ -20,6 +20,7 @@ from benign.repro.experiments.fit import FitExperiment
 from benign.repro.plots import eps_curves, grouped_bars, new_figure, with_title
 from benign.repro.stats import aggregate
 from benign.repro.tables import (
+    EVALUATION,
     Column,
     dataset_names,
     eps_columns,
@@ -124,7 +125,7 @@ class LabelNoise(FitExperiment):
         rate = _compare_rate(results)
         intro = (
             f"E1 (PAPER.md): ERM trained to interpolation on {settings.dataset} with symmetric label "
-            "noise; robust accuracy is PGD on the test set, eps in pixel units of inputs in [0, 1]. "
+            f"noise; {EVALUATION}, eps in pixel units of inputs in [0, 1]. "
             "`acc_noisy` is the share of noisy-labelled training points predicted as their noisy "
             "label (1.0 = the noise is memorised)."
         )

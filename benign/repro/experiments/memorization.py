@@ -20,6 +20,7 @@ from benign.repro.experiments.fit import FitExperiment
 from benign.repro.plots import eps_curves, grouped_bars, new_figure, with_title
 from benign.repro.stats import aggregate, format_mean_ci, mean_ci
 from benign.repro.tables import (
+    EVALUATION,
     Column,
     dataset_names,
     eps_columns,
@@ -150,8 +151,7 @@ class Memorization(FitExperiment):
         intro = (
             f"E2 (PAPER.md): ERM, adversarial training (AT, PGD) and TRADES on {settings.dataset} with "
             f"{noise_rate(results):g} symmetric label noise. Training fit is measured on the final weights "
-            "over the whole training split; robust accuracy is PGD on the test set (eps in pixel units "
-            "of inputs in [0, 1])."
+            f"over the whole training split; {EVALUATION} (eps in pixel units of inputs in [0, 1])."
         )
         sections = [
             ("Which training labels are fitted", markdown_table(fit)),
