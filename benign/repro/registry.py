@@ -15,6 +15,7 @@ EXPERIMENTS = Registry(
         "mislabelled": "benign.repro.experiments.mislabelled.Mislabelled",
         "theorem1": "benign.repro.experiments.theorem1.Theorem1",
         "representation": "benign.repro.experiments.representation.Representation",
+        "boundary": "benign.repro.experiments.boundary.Boundary",
     },
 )
 
