@@ -56,11 +56,11 @@ class BenignDataModule(SplitLoadersMixin, L.LightningDataModule):
         noise_file: ``.npy``/``.npz``/``.csv`` of observed (fine) labels, one per point of the
             original training set or of the training split; overrides rate and type.
         label_level: train on ``fine`` labels or on ``coarse`` superclasses.
-        coarse_map: a preset name or a list giving each fine class's superclass
-            (``None``: the dataset's default preset).
+        coarse_map: a preset name or a list of each fine class's superclass (``None``: default).
         train_subset: keep only this count or fraction of the training split (stratified).
         val_split: count or fraction of the original training set held out as clean validation.
         split_seed: seed of the validation hold-out and of ``train_subset``.
+        num_folds, holdout_fold: do not train on fold ``holdout_fold`` of ``num_folds`` (cross-fit).
         batch_size: training batch size.
         eval_batch_size: validation/test batch size (``None``: ``batch_size``).
         num_workers: DataLoader worker processes.
@@ -94,14 +94,15 @@ class BenignDataModule(SplitLoadersMixin, L.LightningDataModule):
         train_subset: int | float | None = None,
         val_split: int | float = 0.1,
         split_seed: int = 0,
+        num_folds: int | None = None,
+        holdout_fold: int | None = None,
         batch_size: int = 128,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         pin_memory: bool | None = None,
     ) -> None:
         super().__init__()
-        self.data_dir = str(data_dir)
-        self.download = bool(download)
+        self.data_dir, self.download = str(data_dir), bool(download)
         #: How the training labels are made (level, coarse map, noise).
         self.label_spec = options.check_label_options(
             self,
@@ -115,12 +116,11 @@ class BenignDataModule(SplitLoadersMixin, L.LightningDataModule):
         )
         #: Which points are held out for validation and kept for training.
         self.split_spec = options.check_split_options(val_split, train_subset, split_seed)
+        self.split_spec = options.check_split_folds(self, num_folds, holdout_fold)
         self.batch_size, self.eval_batch_size, self.num_workers = options.check_loader_options(
             batch_size, eval_batch_size, num_workers
         )
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
-        if self.train_size is not None:
-            self.split_spec.sizes(self.train_size)
         self._raw: RawSplits | None = None
         self._labels: TrainingLabels | None = None
         self._pending_state: dict[str, Any] | None = None  # a checkpoint's, applied at build()

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
 
 from benign.data.datasets import IndexedTensorDataset, collate_batch
 
@@ -157,6 +157,7 @@ class SplitLoadersMixin:
     eval_batch_size: int
     num_workers: int
     pin_memory: bool
+    split_spec: Any
     trainer: Any
 
     def train_dataloader(self) -> DataLoader:
@@ -164,6 +165,9 @@ class SplitLoadersMixin:
         dataset = self.train_dataset
         if dataset is None:
             raise RuntimeError("call setup('fit') before train_dataloader()")
+        folds = self.split_spec.fold_positions(len(dataset))
+        if folds is not None:  # cross-fitting: the held-out fold is not trained on
+            dataset = Subset(dataset, folds[0].tolist())  # items keep their split positions
         # A trailing batch of one point breaks BatchNorm in train mode: drop it (reshuffled each epoch).
         drop_last = len(dataset) > self.batch_size and len(dataset) % self.batch_size == 1
         # The order is a function of (seed, epoch), and the loader draws its worker base seed

@@ -7,10 +7,11 @@ that names the option, the bad value and the fix. :func:`check_label_options` an
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from benign.data.coarse import resolve_coarse_map
 from benign.data.noise import NOISE_FILE_SUFFIXES, NOISE_TYPES
@@ -176,6 +177,28 @@ def check_split_options(
     val = check_fraction_or_count("val_split", val_split, allow_none=False, allow_all=False)
     assert val is not None
     return SplitSpec(val_split=val, train_subset=subset, split_seed=int(split_seed))
+
+
+def check_split_folds(dataset: Any, num_folds: int | None, holdout_fold: int | None) -> SplitSpec:
+    """The ``split_spec`` of ``dataset`` with the cross-fitting fold options, checked; and its
+    sizes checked against the dataset's ``train_size`` when that is known before loading."""
+    spec, train_size = dataset.split_spec, dataset.train_size
+    if (num_folds is None) != (holdout_fold is None):
+        raise ConfigError(
+            "give both --data.num_folds and --data.holdout_fold (a fold hold-out) or neither"
+        )
+    if num_folds is not None and holdout_fold is not None:
+        if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
+            raise ConfigError(f"num_folds must be an integer >= 2, got {num_folds!r}")
+        if not isinstance(holdout_fold, int) or not 0 <= holdout_fold < num_folds:
+            raise ConfigError(
+                f"holdout_fold must be one of 0..{num_folds - 1} (num_folds {num_folds}), "
+                f"got {holdout_fold!r}"
+            )
+        spec = dataclasses.replace(spec, num_folds=num_folds, holdout_fold=holdout_fold)
+    if train_size is not None:
+        spec.sizes(train_size)
+    return spec
 
 
 def check_loader_options(

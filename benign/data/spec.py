@@ -90,11 +90,26 @@ class SplitSpec:
         val_split: count or fraction of the original training set held out as validation.
         train_subset: count or fraction of the rest kept for training (``None``: all of it).
         split_seed: seed of both draws.
+        num_folds, holdout_fold: cross-fitting: the training split is cut into ``num_folds``
+            random folds (seeded by ``split_seed``) and fold ``holdout_fold`` is not trained on
+            (``None``: all of it is); the labels and positions of the split are unchanged.
     """
 
     val_split: int | float
     train_subset: int | float | None
     split_seed: int
+    num_folds: int | None = None
+    holdout_fold: int | None = None
+
+    def fold_positions(self, n_train: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(trained, held out)`` positions of a training split of ``n_train`` points, both
+        sorted (``None`` without a fold hold-out)."""
+        if self.num_folds is None or self.holdout_fold is None:
+            return None
+        order = split_rng(self.split_seed, 3).permutation(n_train)
+        held = np.zeros(n_train, dtype=bool)
+        held[order[self.holdout_fold :: self.num_folds]] = True
+        return np.flatnonzero(~held), np.flatnonzero(held)
 
     def sizes(self, n_total: int) -> tuple[int, int | None]:
         """Sizes of the validation hold-out and of ``train_subset`` (``None``: the whole pool)."""
