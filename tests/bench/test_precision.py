@@ -88,6 +88,9 @@ def test_adversarial_steps_under_bf16_and_channels_last_give_finite_losses(metho
     else:  # a train-mode attack: the clean probabilities come from the training pass
         attack = TRADESAttack(0.1, steps=3, model_mode="train")
         module = TRADES(backbone, attack=attack, beta=6.0, **common)
-    losses, acc = train(module, "bf16-mixed", epochs=2, train_subset=256)
-    assert len(losses) == 2 and all(math.isfinite(v) and v > 0 for v in losses)
-    assert 0.0 <= acc <= 1.0 and math.isfinite(acc)
+    losses, acc = train(module, "bf16-mixed", epochs=3)
+    assert len(losses) == 3 and all(math.isfinite(v) and v > 0 for v in losses)
+    # it learns: loss down, clean test accuracy far above the 10% of chance (measured over
+    # seeds 0-2: AT 0.59-0.64, TRADES 0.67-0.81; the bound leaves ~0.19 below the lowest)
+    assert losses[-1] < losses[0]
+    assert acc > 0.4, acc
