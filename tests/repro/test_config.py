@@ -54,13 +54,9 @@ def test_every_experiment_has_quick_digits_settings_and_full_scale_ones(name, re
 def test_label_noise_quick_grid():
     cells = get_experiment("label-noise").cells(Settings(quick=True, seeds=1, out="o"))
     grid = sorted((c.columns["noise_type"], c.columns["noise_rate"]) for c in cells)
-    assert grid == [
-        ("class_subset", 0.2),
-        ("symmetric", 0.0),
-        ("symmetric", 0.1),
-        ("symmetric", 0.2),
-        ("symmetric", 0.4),
-    ]
+    kinds = ("asymmetric", "class_subset", "coverage", "instance")
+    compared = [(kind, rate) for kind in kinds for rate in (0.1, 0.2)]
+    assert grid == [*compared, *(("symmetric", rate) for rate in (0.0, 0.1, 0.2, 0.4))]
     args = list(cells[0].args)
     assert args[args.index("--trainer.max_epochs") + 1] == "60"
 

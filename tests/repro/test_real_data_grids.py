@@ -275,8 +275,8 @@ def test_label_noise_summary_compares_noise_types_only_when_the_grid_did(compare
     results = _label_noise_results(types)
     settings = Settings(dataset="mnist5k", quick=True, seeds=2, out=str(tmp_path))
     text = experiment.summary(results, settings)
-    assert ("Uniform vs class-confined noise at rate 0.2" in text) is compared
-    assert "class-confined noise at rate 0.4" not in text
+    assert ("Noise kinds at rate 0.2" in text) is compared
+    assert "Noise kinds at rate 0.4" not in text
     path = tmp_path / "figure.png"
     experiment.figure(results, settings).savefig(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -37,6 +37,7 @@ from benign.analysis.boundary import (
     segment_changes,
 )
 from benign.data.datasets import to_float
+from benign.errors import ConfigError
 from benign.repro.base import Cell, Row
 from benign.repro.config import Settings
 from benign.repro.experiments.boundary_report import boundary_figure, boundary_summary
@@ -71,7 +72,7 @@ class Boundary(FitExperiment):
         cells = []
         for seed in range(settings.seeds):
             for method in METHODS:
-                eps = 0.0 if method == "ERM" else float(train_eps[method])
+                eps = 0.0 if method == "ERM" else _train_eps(train_eps, method)
                 overrides = dict(clean)
                 if eps:
                     overrides["model"] = {"init_args": {"attack": {"init_args": {"eps": eps}}}}
@@ -104,6 +105,19 @@ class Boundary(FitExperiment):
             settings.dataset,
             self.config(settings).get("headline_eps"),
         )
+
+
+def _train_eps(train_eps: Mapping[str, Any], method: str) -> float:
+    """The one training eps of ``method`` (a one-line error when the settings lack it)."""
+    value = train_eps.get(method)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(
+            f"boundary: train_eps must give {method} one positive training eps, got {value!r}: "
+            "set e.g. --set 'train_eps={AT: 0.1, TRADES: 0.1}'"
+        )
+    return float(value)
 
 
 def _batched(fn: Any, batch_size: int, *tensors: torch.Tensor) -> torch.Tensor:

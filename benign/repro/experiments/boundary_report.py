@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from benign.repro.paired import direction, paired_difference
 from benign.repro.plots import eps_curves, new_figure, with_title
 from benign.repro.stats import format_mean_ci, mean_ci
 from benign.repro.tables import (
@@ -54,16 +55,6 @@ def measure_columns(results: pd.DataFrame) -> list[Column]:
     return columns
 
 
-def paired(results: pd.DataFrame, method: str, column: Column) -> pd.Series:
-    """Per seed: ``method``'s value of ``column`` minus ERM's (seeds with both only)."""
-
-    def by_seed(name: str) -> pd.Series:
-        rows = select(results, column.metric, column.eps, method=name)
-        return rows.groupby("seed")["value"].mean()
-
-    return (by_seed(method) - by_seed("ERM")).dropna()
-
-
 def paired_table(results: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
     """Rows: metrics; columns: each robust method minus ERM (mean ± 95% CI, seeds)."""
     methods = [m for m in METHOD_ORDER[1:] if (results["method"] == m).any()]
@@ -71,22 +62,11 @@ def paired_table(results: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
     for column in columns:
         row: dict[str, object] = {"metric": column.label}
         for method in methods:
-            mean, ci, n = mean_ci(paired(results, method, column))
+            mean, ci, n = mean_ci(paired_difference(results, column, "method", method, "ERM"))
             row[f"{method} − ERM"] = format_mean_ci(mean, ci) if n else "–"
-            row[f"{method}: interval"] = _direction(mean, ci, n)
+            row[f"{method}: interval"] = direction(mean, ci, n)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _direction(mean: float, ci: float, n: int) -> str:
-    """``above 0`` / ``below 0`` when the 95% interval excludes 0, else ``includes 0``."""
-    if n < 2 or not math.isfinite(ci):
-        return f"n={n}, no interval"
-    if mean - ci > 0:
-        return "above 0"
-    if mean + ci < 0:
-        return "below 0"
-    return "includes 0"
 
 
 def _ordered(results: pd.DataFrame) -> list[str]:
