@@ -73,7 +73,10 @@ def test_tiny_grid_end_to_end(tiny_e6: str) -> None:
     assert list(written.columns) == COLUMNS
     probe = written[written["metric"] == "probe_fine_acc"]
     assert set(probe["method"]) == {"pixels", "ERM", "AT", "TRADES"}
-    assert probe["value"].between(0.1, 1).all()
+    # the fine labels are linearly decodable from pixels and from every network's features
+    # (measured: pixels 0.935, ERM 0.931, AT 0.915, TRADES 0.930; chance is 0.1, and a probe
+    # fitted to the two coarse labels scores at most 0.2)
+    assert (probe["value"] > 0.8).all(), probe[["method", "value"]].to_string()
     assert (probe["label_level"].dropna() == "coarse").all()
     robust = written[(written["metric"] == "robust_acc") & written["method"].isin(["ERM", "AT"])]
     assert set(robust["eps"].round(3)) == {0.0, 0.1}
