@@ -21,7 +21,7 @@ COLUMNS = [
 def ranked(tmp_path_factory, tiny_at_run):
     """benign rank of the tiny run's AT checkpoint into a fresh folder."""
     out = str(tmp_path_factory.mktemp("ranked") / "out")
-    ckpt = os.path.join(tiny_at_run, "runs", "at-seed0", "checkpoints", "last.ckpt")
+    ckpt = os.path.join(tiny_at_run, "runs", "at-symmetric-seed0", "checkpoints", "last.ckpt")
     with pytest.MonkeyPatch.context() as monkeypatch:
         assert (
             run_benign(["rank", "--ckpt_path", ckpt, "--top", "8", "--out", out], monkeypatch) == 0
@@ -32,7 +32,7 @@ def ranked(tmp_path_factory, tiny_at_run):
 def test_every_column_against_the_noise_manifest(ranked, tiny_at_run):
     ranking = pd.read_csv(os.path.join(ranked, "ranking.csv"))
     assert list(ranking.columns) == COLUMNS
-    manifest = np.load(os.path.join(tiny_at_run, "runs", "at-seed0", "noise.npz"))
+    manifest = np.load(os.path.join(tiny_at_run, "runs", "at-symmetric-seed0", "noise.npz"))
     n = len(manifest["source_indices"])
     assert len(ranking) == n == 200
     assert ranking["rank"].tolist() == list(range(1, n + 1))

@@ -3,8 +3,15 @@
 PAPER.md, "The experiments", E4 (Sanyal et al., ICLR 2021, Sec. 3): robustly trained models
 incur training error on (some) mislabelled images, so ranking the training points by how
 confidently such a model disagrees with the given label finds them. Here the flips are planted
-(so the ranking can be scored) and the robust model's ranking is compared with ERM's and with
-a cleanlab-style out-of-sample baseline (:mod:`benign.repro.mislabelled_ranking`).
+(symmetric and asymmetric noise at the same rate, so the ranking can be scored) and every ranker
+is scored the same way (:func:`benign.rank.metrics.ranking_metrics`):
+
+* ``AT``, ``ERM``: the trained model's probability of a class other than the given label;
+* ``AT-steps``: the PGD steps that move a point to another class (Zhu et al., 2021), fewest first;
+* ``cleanlab``: cleanlab on K-fold out-of-sample probabilities of the same network trained by
+  ERM, one fold a ``benign fit`` cell (:mod:`.mislabelled_folds`);
+* ``logreg_pixels``: the same score from out-of-sample probabilities of a logistic regression on
+  raw pixels (:func:`benign.repro.mislabelled_ranking.cross_val_suspects`), no network.
 """
 
 from __future__ import annotations
@@ -18,8 +25,17 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from benign.rank.ranking import (
+    StepsAttack,
+    precision_metrics,
+    ranking_table,
+    score_points,
+    split_points,
+)
 from benign.repro.base import Cell, Row
 from benign.repro.config import Settings, build_datamodule
+from benign.repro.experiments import mislabelled_folds as folds
+from benign.repro.experiments import mislabelled_report as report
 from benign.repro.experiments.fit import FitExperiment
 from benign.repro.fit_cells import base_config, flatten
 from benign.repro.mislabelled_ranking import (
@@ -28,58 +44,84 @@ from benign.repro.mislabelled_ranking import (
     rank_suspects,
     ranking_metrics,
 )
-from benign.repro.plots import grouped_bars, new_figure, with_title
 from benign.repro.results import make_row
-from benign.repro.stats import aggregate
-from benign.repro.tables import (
-    Column,
-    dataset_names,
-    eps_columns,
-    markdown_table,
-    metric_table,
-    noise_rate,
-    sanity_note,
-    summary_document,
-)
 
-CROSS_VAL = "CV-logreg"
-RANKING_METRICS = {
-    "precision_at_k": "precision@k (k = n_planted/2)",
-    "precision_at_n": "precision@n_planted",
-    "average_precision": "average precision",
-}
+LOGREG = report.LOGREG
+CLEANLAB = report.CLEANLAB
 
 
 class Mislabelled(FitExperiment):
-    """``benign repro mislabelled``: precision of a robust model's suspect-label ranking."""
+    """``benign repro mislabelled``: precision of suspect-label rankings against planted flips."""
 
     name = "mislabelled"
 
     def cells(self, settings: Settings) -> list[Cell]:
         conf = self.config(settings)
-        data = {"data": {"noise_rate": float(conf["noise_rate"]), "noise_type": "symmetric"}}
-        keep = int(conf.get("keep_ranked", 500))
+        rate = float(conf["noise_rate"])
+        kinds = list(conf.get("noise_types") or ["symmetric"]) if rate > 0 else ["symmetric"]
         cells = []
-        for seed in range(settings.seeds):
-            for method in conf["rankers"]:
-                cell = self.fit_cell(
-                    settings, conf, f"{method.lower()}-seed{seed}", method, seed, data
-                )
-                extra = {
-                    **cell.extra,
-                    "keep_ranked": keep,
-                    "candidates": int(conf.get("candidates", 32)),
-                    # The grid shown as candidates.png: the first ranker's, seed 0.
-                    "headline": seed == 0 and method == conf["rankers"][0],
-                }
-                cells.append(dataclasses.replace(cell, extra=extra))
-            if conf.get("cross_val"):
-                cells.append(self.cross_val_cell(conf, cells[-1], seed, keep))
+        for kind in kinds:
+            for seed in range(settings.seeds):
+                data = {"data": {"noise_rate": rate, "noise_type": kind}}
+                headline = seed == 0 and kind == kinds[0]
+                cells += [
+                    self.ranker_cell(settings, conf, kind, seed, method, data, headline)
+                    for method in conf["rankers"]
+                ]
+                if conf.get("cleanlab"):
+                    cells += self.fold_cells(settings, conf, kind, seed, data)
+                if conf.get("logreg_pixels"):
+                    cells.append(self.logreg_cell(conf, cells[-1], kind, seed))
         return cells
 
-    def cross_val_cell(self, conf: Mapping[str, Any], ranker: Cell, seed: int, keep: int) -> Cell:
-        """The cleanlab-style baseline of one seed, on the training labels of its ranker cells."""
-        columns = {**ranker.columns, "method": CROSS_VAL, "backbone": "LogisticRegression"}
+    def ranker_cell(
+        self, settings: Settings, conf: Mapping[str, Any], kind: str, seed: int, method: str,
+        data: Mapping[str, Any], headline: bool,
+    ) -> Cell:  # fmt: skip
+        """A trained model that ranks the training points (and, in ``steps_rankers``, by
+        attack steps too)."""
+        name = f"{method.lower()}-{kind}-seed{seed}"
+        cell = self.fit_cell(settings, conf, name, method, seed, data)
+        extra = {
+            **cell.extra,
+            "keep_ranked": int(conf.get("keep_ranked", 500)),
+            "candidates": int(conf.get("candidates", 32)),
+            "steps": dict(conf.get("steps") or {}) if method in conf.get("steps_rankers", []) else None,
+            # The grid shown as candidates.png: the first ranker's, seed 0, first noise kind.
+            "headline": headline and method == conf["rankers"][0],
+        }  # fmt: skip
+        return dataclasses.replace(cell, extra=extra)
+
+    def fold_cells(
+        self, settings: Settings, conf: Mapping[str, Any], kind: str, seed: int,
+        data: Mapping[str, Any],
+    ) -> list[Cell]:  # fmt: skip
+        """The K ERM fold cells of the cleanlab baseline of one noise kind and seed."""
+        spec = conf["cleanlab"]
+        k, method = int(spec.get("folds", 5)), str(spec.get("method", "ERM"))
+        group = f"cleanlab-{kind}-seed{seed}"
+        cells = []
+        for fold in range(k):
+            overrides = {"data": {**data["data"], "num_folds": k, "holdout_fold": fold}}
+            cell = self.fit_cell(
+                settings, conf, f"{group}-fold{fold}", method, seed, overrides, {"eps": [0.0]}
+            )
+            cell = dataclasses.replace(cell, columns={**cell.columns, "method": CLEANLAB})
+            extra = {
+                **cell.extra,
+                "fold": fold,
+                "folds": k,
+                "group": group,
+                "key": folds.group_key(cell.args),
+                "keep_ranked": int(conf.get("keep_ranked", 500)),
+            }
+            cells.append(dataclasses.replace(cell, extra=extra))
+        return cells
+
+    def logreg_cell(self, conf: Mapping[str, Any], ranker: Cell, kind: str, seed: int) -> Cell:
+        """The logistic regression on pixels of one seed, on the training labels of its
+        ranker cells."""
+        columns = {**ranker.columns, "method": LOGREG, "backbone": "LogisticRegression"}
         data_args = {
             key.split(".", 1)[1]: value
             for key, value in flatten(conf.get("args") or {}).items()
@@ -88,140 +130,110 @@ class Mislabelled(FitExperiment):
         extra = {
             "config": conf["configs"][conf["rankers"][0]],
             "data_args": data_args,
-            "keep_ranked": keep,
-            **conf["cross_val"],
+            "keep_ranked": int(conf.get("keep_ranked", 500)),
+            **conf["logreg_pixels"],
         }
-        return Cell(name=f"cv-logreg-seed{seed}", columns=columns, extra=extra)
+        return Cell(name=f"logreg-pixels-{kind}-seed{seed}", columns=columns, extra=extra)
 
     def compute(self, cell: Cell, settings: Settings) -> list[Row]:
-        """The cross-validated baseline's ranking (:func:`cross_val_suspects`) and its scores."""
+        """The logistic-regression baseline's ranking (:func:`cross_val_suspects`) and scores."""
         ranking = cross_val_suspects(
             _datamodule(cell), folds=int(cell.extra.get("folds", 5)), seed=cell.columns["seed"]
         )
-        _save_ranking(ranking, cell, settings)
+        _save_ranking(ranking, cell.name, cell, settings)
         return [make_row(cell.columns, k, v) for k, v in ranking_metrics(ranking).items()]
 
     def collect(self, cell: Cell, settings: Settings, cli: Any, run_dir: str) -> list[Row]:
-        """The run's metrics, its ranking's scores, its ranking and its top candidates."""
+        """A ranker's metrics and rankings, or a fold's probabilities (and cleanlab's rows)."""
+        if "fold" in cell.extra:
+            return self.collect_fold(cell, settings, cli)
         rows = super().collect(cell, settings, cli, run_dir)
         ranking = rank_suspects(cli.model, cli.datamodule)
-        _save_ranking(ranking, cell, settings)
+        _save_ranking(ranking, cell.name, cell, settings)
+        self.save_candidates(ranking, cell, settings, cli.datamodule)
+        rows += [make_row(cell.columns, k, v) for k, v in ranking_metrics(ranking).items()]
+        if cell.extra.get("steps") is not None:
+            rows += self.steps_rows(cell, settings, cli)
+        return rows
+
+    def save_candidates(
+        self, ranking: pd.DataFrame, cell: Cell, settings: Settings, datamodule: Any
+    ) -> None:
         count = int(cell.extra["candidates"])
         os.makedirs(os.path.join(settings.out, "candidates"), exist_ok=True)
         grid = os.path.join(settings.out, "candidates", f"{cell.name}.png")
-        title = f"Top {count} suspects of {cell.columns['method']} (seed {cell.columns['seed']}): green = planted flip, red = label not changed"
-        candidate_grid(ranking.head(count), cli.datamodule, grid, title)
+        title = (
+            f"Top {count} suspects of {cell.columns['method']} ({cell.columns['noise_type']}, "
+            f"seed {cell.columns['seed']}): green = planted flip, red = label not changed"
+        )
+        candidate_grid(ranking.head(count), datamodule, grid, title)
         if cell.extra["headline"]:
             shutil.copyfile(grid, os.path.join(settings.out, "candidates.png"))
-        return rows + [make_row(cell.columns, k, v) for k, v in ranking_metrics(ranking).items()]
+
+    def steps_rows(self, cell: Cell, settings: Settings, cli: Any) -> list[Row]:
+        """The ``<method>-steps`` ranking: fewest PGD steps to another class first, with the
+        model's training attack's eps and step (``benign rank --score attack_steps``)."""
+        from benign.rank.load import training_attack
+
+        eps, step = training_attack(cli.model)
+        if eps is None:
+            return []
+        spec = cell.extra["steps"]
+        attack = StepsAttack(eps, float(spec.get("step_size") or step or eps / 4),
+                             int(spec.get("max_steps", 20)))  # fmt: skip
+        points = split_points(cli.datamodule, "train")
+        table = ranking_table(score_points(cli.model, points, steps=attack, progress=False),
+                              points, "attack_steps")  # fmt: skip
+        method = cell.extra["method"].lower()
+        name = cell.name.replace(method, f"{method}-steps", 1)
+        # saved like the other rankings (``planted``), ordered by fewest steps (``score``)
+        _save_ranking(table.rename(columns={"noisy": "planted"}), name, cell, settings)
+        columns = {**cell.columns, "method": f"{cell.columns['method']}-steps"}
+        return [make_row(columns, k, v) for k, v in precision_metrics(table).items()]
+
+    def collect_fold(self, cell: Cell, settings: Settings, cli: Any) -> list[Row]:
+        """Save the fold's out-of-sample probabilities; the fold completing its group runs
+        cleanlab (:mod:`.mislabelled_folds`)."""
+        extra = cell.extra
+        folder = os.path.join(settings.out, "folds", extra["group"])
+        positions, probs = folds.heldout_probabilities(cli.model, cli.datamodule)
+        folds.save_fold(folder, extra["fold"], extra["key"], positions, probs)
+        given = cli.datamodule.observed_targets.numpy()[positions]
+        rows = [
+            make_row(cell.columns, "fold_heldout_acc", float((probs.argmax(1) == given).mean()))
+        ]
+        complete = folds.completed_folds(folder, extra["folds"], extra["key"])
+        if complete is None or not folds.claim(folder, extra["key"], cell.name):
+            return rows
+        ranking = folds.cleanlab_ranking(complete[1], complete[0], cli.datamodule)
+        _save_ranking(ranking, extra["group"], cell, settings)
+        metrics = {**ranking_metrics(ranking), **folds.flagged_metrics(ranking)}
+        return rows + [make_row(cell.columns, k, v) for k, v in metrics.items()]
 
     def figure(self, results: pd.DataFrame, settings: Settings) -> Figure:
-        """Ranking precision per model, and how the planted flips were fitted."""
-        order = _method_order(results)
-        figure, (precision, fitted) = new_figure(2, width=5.6)
-        rows = results[results["metric"].isin(list(RANKING_METRICS))]
-        grouped_bars(
-            precision,
-            aggregate(rows, ["method", "metric"]),
-            group="method",
-            bar="metric",
-            title=f"Ranking training points vs {noise_rate(results):g} planted noise",
-            ylabel="precision against planted flips",
-            group_order=order,
-            bar_order=list(RANKING_METRICS),
-            bar_labels=RANKING_METRICS,
-        )
-        precision.set_xlabel("model that ranks (CV-logreg: out-of-sample logistic regression)")
-        trained = [m for m in order if m != CROSS_VAL]
-        fit_rows = results[results["metric"].isin(["acc_noisy", "true_acc_noisy"])]
-        grouped_bars(
-            fitted,
-            aggregate(fit_rows, ["method", "metric"]),
-            group="method",
-            bar="metric",
-            title="Planted flips: fitted or predicted as the true label",
-            ylabel="share of planted flips",
-            group_order=trained,
-            bar_order=["acc_noisy", "true_acc_noisy"],
-            bar_labels={
-                "acc_noisy": "predicted as the planted label",
-                "true_acc_noisy": "predicted as the true label",
-            },
-        )
-        fitted.set_xlabel("training method")
-        return with_title(
-            figure, f"E4: finding mislabelled training points ({dataset_names(results)})"
-        )
+        return report.figure(results)
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
-        columns = [
-            Column(RANKING_METRICS["precision_at_k"], "precision_at_k"),
-            Column(RANKING_METRICS["precision_at_n"], "precision_at_n"),
-            Column("recall@2n_planted", "recall_at_2n"),
-            Column("average precision", "average_precision"),
-            Column("planted flips fitted (acc_noisy)", "acc_noisy"),
-            Column("clean test acc", "acc"),
-            *eps_columns(results, "robust_acc"),
-        ]
-        table = metric_table(results, ["method"], columns, digits=3)
-        if not table.empty:
-            order = _method_order(results)
-            table = (
-                table.set_index("method")
-                .loc[[m for m in order if m in set(table["method"])]]
-                .reset_index()
-            )
-        planted = results.loc[results["metric"] == "n_planted", "value"]
-        ks = results.loc[results["metric"] == "k", "value"]
-        counts = (
-            f"{int(planted.iloc[0])} planted flips, k = {int(ks.iloc[0])}"
-            if len(planted) and len(ks)
-            else "no planted flips"
-        )
-        intro = (
-            f"E4 (PAPER.md): {noise_rate(results):g} symmetric noise planted in the {settings.dataset} training labels "
-            f"({counts}). Each model ranks the training points by its highest probability for a class "
-            "other than the given label; precision is against the planted flips. CV-logreg is the "
-            "cleanlab-style baseline (out-of-sample probabilities of a logistic regression on pixels)."
-        )
-        sections = [
-            ("Ranking quality", markdown_table(table)),
-            (
-                "Top candidates (AT, seed 0)",
-                "The top-ranked training points: their given label, and the class the model "
-                "prefers to it with that class's probability (the score); green frame = planted "
-                "flip, red = a label the noise did not touch.\n\n"
-                "![candidates](candidates.png)",
-            ),
-            ("Figure", "![E4](figure.png)"),
-        ]
-        return summary_document(
-            "mislabelled (E4)", self.command(settings), intro, sections, audit=sanity_note(results)
-        )
+        return report.summary(results, settings, self.command(settings))
 
 
-def _method_order(results: pd.DataFrame) -> list[str]:
-    methods = results["method"].dropna().unique().tolist()
-    rank = {"AT": 0, "TRADES": 1, "ERM": 2, CROSS_VAL: 3}
-    return sorted(methods, key=lambda m: (rank.get(m, 9), m))
-
-
-def _save_ranking(ranking: pd.DataFrame, cell: Cell, settings: Settings) -> None:
-    """The top ``keep_ranked`` rows of a ranking in ``<out>/rankings/<cell>.csv``."""
+def _save_ranking(table: pd.DataFrame, name: str, cell: Cell, settings: Settings) -> None:
+    """The top ``keep_ranked`` rows of a ranking in ``<out>/rankings/<name>.csv``."""
     folder = os.path.join(settings.out, "rankings")
     os.makedirs(folder, exist_ok=True)
-    keep = int(cell.extra["keep_ranked"])
-    ranking.head(keep).to_csv(os.path.join(folder, f"{cell.name}.csv"), index=False)
+    table.head(int(cell.extra["keep_ranked"])).to_csv(
+        os.path.join(folder, f"{name}.csv"), index=False
+    )
 
 
 def _datamodule(cell: Cell) -> Any:
-    """The data module of the cross-validation cell's base config with the grid's data
-    arguments and the cell's noise: the same training labels as the seed's runs."""
+    """The data module of the baseline cell's base config with the grid's data arguments and
+    the cell's noise: the same training labels as the seed's runs."""
     data = base_config(cell.extra["config"]).get("data") or {}
     init = {**(data.get("init_args") or {}), **cell.extra["data_args"]}
     init.update(
         noise_rate=cell.columns["noise_rate"],
-        noise_type="symmetric",
+        noise_type=cell.columns["noise_type"],
         noise_seed=cell.columns["seed"],
     )
     datamodule = build_datamodule({**data, "init_args": init})
