@@ -17,6 +17,7 @@ is scored the same way (:func:`benign.rank.metrics.ranking_metrics`):
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import shutil
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from benign.errors import ConfigError
 from benign.rank.ranking import (
     StepsAttack,
     precision_metrics,
@@ -97,6 +99,11 @@ class Mislabelled(FitExperiment):
         data: Mapping[str, Any],
     ) -> list[Cell]:  # fmt: skip
         """The K ERM fold cells of the cleanlab baseline of one noise kind and seed."""
+        if importlib.util.find_spec("cleanlab") is None:
+            raise ConfigError(
+                "mislabelled: the cleanlab baseline needs the cleanlab package: pip install "
+                "'benign[cleanlab]' (make install does), or skip it with --set cleanlab=null"
+            )
         spec = conf["cleanlab"]
         k, method = int(spec.get("folds", 5)), str(spec.get("method", "ERM"))
         group = f"cleanlab-{kind}-seed{seed}"
