@@ -63,6 +63,11 @@ class BenignModule(L.LightningModule):
         compile: bool = False,
     ) -> None:
         super().__init__()
+        if type(self) is BenignModule:
+            raise ConfigError(
+                "no training method: set --model erm|at|trades (a configs/<dataset>/base.yaml is "
+                "a shared layer; run configs/<dataset>/erm.yaml, at.yaml or trades.yaml)"
+            )
         if num_classes < 2:
             raise ConfigError(
                 f"num_classes must be >= 2, got {num_classes}: it is linked from the data module"

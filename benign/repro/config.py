@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
-from benign.errors import ConfigError, first_line
+from benign.errors import ConfigError
+from benign.fit_config import resolved_fit_config
 
 #: Where ``configs/`` lives: ``$BENIGN_CONFIG_DIR`` or the checkout holding this package.
 CONFIG_DIR = Path(
@@ -95,16 +94,9 @@ def load_yaml(path: str) -> dict[str, Any]:
 
 
 def load_fit_config(path: str) -> dict[str, Any]:
-    """Read a ``benign fit`` config as the CLI reads it: YAML whose omegaconf interpolations
-    (e.g. ``T_max: "${trainer.max_epochs}"``) are resolved within the file."""
-    try:
-        data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    except OmegaConfBaseException as err:
-        message = first_line(str(err))
-        raise ConfigError(f"{path}: {message}: fix the interpolation") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a YAML mapping, got {type(data).__name__}")
-    return data
+    """Read a ``benign fit`` config as the CLI reads it (:func:`benign.fit_config.resolved_fit_config`:
+    layers merged, ``${...}`` interpolation resolved, defaults filled in)."""
+    return resolved_fit_config(path)
 
 
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,10 +12,10 @@ import math
 from pathlib import Path
 
 import pytest
-import yaml
 
 from benign.bench.data_share import build_erm, config_file, measure_data_share
 from benign.data.fashion_mnist import PACKAGE_DIR_ENV
+from benign.fit_config import resolved_fit_config
 from tests.cli.helpers import run_benign
 from tests.data.test_fashion_mnist import real_data_dir  # noqa: F401  (fixture)
 
@@ -36,8 +36,8 @@ SHARE_KEYS = {
 
 
 def erm_config(dataset: str) -> dict:
-    with open(config_file(dataset)) as handle:
-        return yaml.safe_load(handle)
+    """The ERM recipe as ``benign fit`` resolves it (its base.yaml layer merged)."""
+    return resolved_fit_config(config_file(dataset))
 
 
 def bench_data_share(dataset: str, *extra: str) -> dict:
