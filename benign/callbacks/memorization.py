@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import lightning as L
 import torch
 from torch import Tensor, nn
 
+from benign.callbacks.progress import pass_progress
 from benign.data.loaders import eval_loader
 from benign.distributed import log_synced
 from benign.errors import ConfigError
+
+#: ``(x, observed label, dataset index)``, as every benign loader yields.
+Batch = tuple[Tensor, Tensor, Tensor]
 
 
 class Memorization(L.Callback):
@@ -48,9 +54,10 @@ class Memorization(L.Callback):
             rank=trainer.global_rank,
             world_size=trainer.world_size,
         )
+        batches = pass_progress(trainer, loader, "memorisation (train labels fitted)")
         with trainer.precision_plugin.forward_context():
             counts = memorization_counts(
-                pl_module, loader, datamodule.true_targets, datamodule.noisy_mask
+                pl_module, batches, datamodule.true_targets, datamodule.noisy_mask
             )
         counts = trainer.strategy.reduce(counts, reduce_op="sum")
         values = {f"train/{name}": value for name, value in memorization_rates(counts).items()}
@@ -60,7 +67,7 @@ class Memorization(L.Callback):
 
 @torch.no_grad()
 def memorization_counts(
-    model: nn.Module, loader: torch.utils.data.DataLoader, true_targets: Tensor, noisy_mask: Tensor
+    model: nn.Module, loader: Iterable[Batch], true_targets: Tensor, noisy_mask: Tensor
 ) -> Tensor:
     """Counts ``[n_noisy, fit_noisy, true_noisy, n_clean, correct_clean]`` over ``loader``.
 

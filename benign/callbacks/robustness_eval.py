@@ -26,6 +26,7 @@ from benign.callbacks.eval_grid import (
     validate_eps_list,
 )
 from benign.callbacks.fault_tolerance import epoch_seed
+from benign.callbacks.progress import pass_progress
 from benign.data.loaders import eval_indices, eval_loader
 from benign.distributed import log_synced
 from benign.errors import ConfigError
@@ -54,15 +55,14 @@ class RobustnessEval(EvalAudit, L.Callback):
     ``score_coarse=True`` a model trained on fine labels is also scored on the coarse task
     (PAPER.md E3): the coarse logit of a superclass is the logsumexp of its fine logits, the
     attack targets that coarse decision, and ``coarse_acc`` / ``coarse_robust_acc@<eps>`` are
-    logged. Every point is counted exactly once across DDP ranks.
+    logged. Every point is counted exactly once across DDP ranks; a progress bar shows the pass.
 
     Each evaluation audits itself (:mod:`benign.callbacks.sanity`, after Carlini et al. 2019):
     robust accuracy non-increasing in eps and below clean accuracy, at chance for linf eps >=
     ``masking_eps``, input gradients neither zero nor non-finite, and (at test) unchanged by a
     much stronger attack on ``sanity_samples`` points (:func:`~benign.callbacks.sanity.reference_attack`).
     Results are logged as ``<stage>/sanity_ok`` and ``<stage>/sanity_<check>`` (1 passed, 0
-    failed) and failures are warned about; with
-    ``strict=True`` a failure stops the run with a :class:`~benign.callbacks.sanity.SanityCheckError`.
+    failed), failures are warned about, and with ``strict=True`` stop the run (``SanityCheckError``).
 
     Args:
         attack: the test attack (``class_path`` + ``init_args``); its own ``eps`` is replaced
@@ -116,8 +116,7 @@ class RobustnessEval(EvalAudit, L.Callback):
         self.nested = nested
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
-        self.on_validation = on_validation
-        self.on_test = on_test
+        self.on_validation, self.on_test = on_validation, on_test
         self.score_coarse = score_coarse
         self.batch_size = batch_size
         if sanity_samples < 0:
@@ -271,7 +270,8 @@ class RobustnessEval(EvalAudit, L.Callback):
         self._stats, self._kept, self._sample_n = None, [], 0
         sample, at = self._sample, self._sanity_eps()
         base = epoch_seed(int(os.environ.get("PL_GLOBAL_SEED", 0)), EVAL_STREAM)
-        for x, y, index in loader:
+        batches = pass_progress(trainer, loader, f"{self._stage} robustness @ {len(self.eps)} eps")
+        for x, y, index in batches:
             x, y = x.to(device), y.to(device)
             # each point's random starts depend on the point, not on its batch or rank
             with context(), per_example_randomness(index + base):
