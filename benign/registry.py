@@ -12,13 +12,13 @@ among the subclasses of the annotated base class.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
-from benign.errors import ConfigError
+from benign.errors import ConfigError, check_choice
 
 
-class Registry(Mapping[str, str]):
+class Registry(MutableMapping[str, str]):
     """Short name -> import path (``package.module.Name``) of one kind of component.
 
     Args:
@@ -39,6 +39,19 @@ class Registry(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         return self._entries[self._by_key[self._key(name)]]
 
+    def __setitem__(self, name: str, class_path: str) -> None:
+        """Register ``name`` (a plugin, a test) for ``class_path`` (``package.module.Name``)."""
+        if "." not in class_path:
+            raise ConfigError(f"{self.kind} {name!r}: {class_path!r} is not a dotted import path")
+        if name in self:
+            del self[name]
+        self._entries[name] = class_path
+        self._by_key[self._key(name)] = name
+
+    def __delitem__(self, name: str) -> None:
+        canonical = self._by_key.pop(self._key(name))
+        del self._entries[canonical]
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._key(name) in self._by_key
 
@@ -51,9 +64,7 @@ class Registry(Mapping[str, str]):
     def canonical(self, name: str) -> str:
         """The registered spelling of ``name``; a :class:`ConfigError` listing the names if unknown."""
         if name not in self:
-            raise ConfigError(
-                f"unknown {self.kind} {name!r}: choose one of {', '.join(self._entries)}"
-            )
+            check_choice(self.kind, name, list(self._entries))  # raises, one line
         return self._by_key[self._key(name)]
 
     def class_path(self, name: str) -> str:

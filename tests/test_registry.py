@@ -24,8 +24,14 @@ def test_registry_resolves_case_insensitively_and_lists_names_on_error() -> None
     assert registry.canonical("BETA") == "beta"
     assert registry.load("beta") is importlib.import_module("json").dumps
     assert registry.name_of("json.dumps") == "beta" and registry.name_of("json.loads") is None
-    with pytest.raises(ConfigError, match=r"^unknown thing 'gamma': choose one of alpha, beta$"):
+    with pytest.raises(ConfigError, match=r"^unknown thing 'gamma': use one of alpha, beta$"):
         registry.load("gamma")
+    registry["Gamma"] = "json.loads"  # a plugin's line
+    assert registry.load("gamma") is importlib.import_module("json").loads
+    del registry["GAMMA"]
+    assert "gamma" not in registry and list(registry) == ["alpha", "beta"]
+    with pytest.raises(ConfigError, match="'loads' is not a dotted import path"):
+        registry["gamma"] = "loads"
     strict = Registry("thing", {"AT": "json.dumps"}, case_sensitive=True)
     assert "AT" in strict and "at" not in strict
 
@@ -52,7 +58,7 @@ def test_every_registered_name_loads_a_component_of_its_kind(
 
 def test_experiments_by_name() -> None:
     assert get_experiment("LABEL-NOISE").name == "label-noise"
-    with pytest.raises(ConfigError, match="unknown experiment 'nope': choose one of label-noise"):
+    with pytest.raises(ConfigError, match="unknown experiment 'nope': use one of label-noise"):
         get_experiment("nope")
 
 

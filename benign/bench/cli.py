@@ -31,7 +31,7 @@ from benign.bench.data_share import data_share_datasets
 from benign.bench.eval_cost import format_eval
 from benign.bench.runner import CASES, EXTRA_CASES, PRECISIONS, BenchSettings, run_bench
 from benign.bench.timing import CLOCKS
-from benign.errors import ConfigError
+from benign.errors import ConfigError, check_choice
 
 #: Defaults of a full run and of ``--quick`` (an explicit option wins over both).
 DEFAULTS = {
@@ -169,11 +169,11 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         key: getattr(args, key) if getattr(args, key) is not None else default
         for key, default in defaults.items()
     }
-    _check_choice("--model", values["model"], MODELS)
-    _check_choice("--input", values["input"], INPUTS)
-    _check_choice("--device", args.device, ("cpu", "cuda"))
-    _check_choice("--precision", args.precision, PRECISIONS)
-    _check_choice("--clock", args.clock, CLOCKS)
+    check_choice("--model", values["model"], MODELS, owner="benign bench")
+    check_choice("--input", values["input"], INPUTS, owner="benign bench")
+    check_choice("--device", args.device, ("cpu", "cuda"), owner="benign bench")
+    check_choice("--precision", args.precision, PRECISIONS, owner="benign bench")
+    check_choice("--clock", args.clock, CLOCKS, owner="benign bench")
     if args.clock == "cpu" and args.device != "cpu":
         raise ConfigError(
             "benign bench: --clock cpu cannot see GPU work: use --clock wall with --device cuda"
@@ -203,7 +203,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
     if args.eval_samples is not None and args.eval_samples < 1:
         raise ConfigError(f"benign bench: --eval-samples must be >= 1, got {args.eval_samples}")
     if args.data_share is not None:
-        _check_choice("--data-share", args.data_share, data_share_datasets())
+        check_choice("--data-share", args.data_share, data_share_datasets(), owner="benign bench")
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"benign bench: --threads must be >= 1, got {args.threads}")
     return BenchSettings(
@@ -220,13 +220,6 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         eval_samples=args.eval_samples,
         **values,
     )
-
-
-def _check_choice(flag: str, value: str, choices: Any) -> None:
-    if value not in choices:
-        raise ConfigError(
-            f"benign bench: unknown {flag} {value!r}: use one of {', '.join(choices)}"
-        )
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

@@ -109,7 +109,7 @@ def test_unknown_dataset_or_mode_names_the_valid_ones():
     [
         (
             ["repro", "nope"],
-            "unknown experiment 'nope': use one of label-noise, memorization, fine-vs-coarse, mislabelled, theorem1, representation",
+            "unknown experiment 'nope': use one of label-noise, memorization, fine-vs-coarse, mislabelled, theorem1, representation",  # and any newer ones
         ),
         (
             ["repro", "label-noise", "--dataset", "svhn"],

@@ -35,7 +35,7 @@ def test_the_readme_example_is_a_seventh_experiment(repo_root, tmp_path, monkeyp
     monkeypatch.setitem(sys.modules, module.__name__, module)
     config = tmp_path / "noise-sweep.yaml"
     config.write_text(blocks["yaml"])
-    monkeypatch.setitem(EXPERIMENTS, "noise-sweep", f"{module.__name__}:NoiseSweep")  # the line
+    monkeypatch.setitem(EXPERIMENTS, "noise-sweep", f"{module.__name__}.NoiseSweep")  # the line
 
     experiment = get_experiment("noise-sweep")
     settings = Settings(quick=True, seeds=2, out=str(tmp_path / "out"), config=str(config))
