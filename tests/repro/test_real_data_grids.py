@@ -178,6 +178,9 @@ def test_every_real_block_is_read_from_the_yaml(repo_root):
             assert set(document[dataset]) == {"quick", "full"}, (name, dataset)
 
 
+GAPS = {"semantic": 0.1, "apparel_vs_rest": 0.2, "halves": 0.3}
+
+
 def _fine_vs_coarse_results() -> pd.DataFrame:
     """Synthetic results of a two-seed, three-preset grid: fine beats coarse by 0.1, 0.2, 0.3."""
     rows = []
@@ -214,9 +217,20 @@ def test_fine_vs_coarse_summary_reports_the_gap_per_preset(tmp_path):
         )
         # Paired by seed: the same gap in both seeds, so the interval is zero.
         assert f"{gap:.3f} ± 0.000" in line and line.rstrip().endswith("| 2 |"), line
-    path = tmp_path / "figure.png"
-    experiment.figure(results, settings).savefig(path)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figure = experiment.figure(results, settings)
+    *curves, bars = figure.axes
+    # one panel per preset, its two curves flat at the planted seed means (0.5 + 0.01 * seed)
+    for ax, (preset, gap) in zip(curves, GAPS.items(), strict=True):
+        assert preset in ax.get_title()
+        lines = {line.get_label().split(" labels")[0]: line.get_ydata() for line in ax.lines}
+        assert set(lines) == {"trained on coarse", "trained on fine"}, ax.get_title()
+        assert np.allclose(lines["trained on coarse"], [0.505] * 3)
+        assert np.allclose(lines["trained on fine"], [0.505 + gap] * 3), (preset, lines)
+    # the bars at the headline eps: coarse for every preset, then fine for every preset
+    assert "0.02" in bars.get_title()
+    heights = [patch.get_height() for patch in bars.patches]
+    assert np.allclose(heights, [0.505] * 3 + [0.505 + gap for gap in GAPS.values()]), heights
+    figure.savefig(tmp_path / "figure.png")
 
 
 def test_tiny_mnist5k_memorization_trains_the_small_cnn_and_pgd7_at(monkeypatch):
@@ -258,10 +272,11 @@ def _label_noise_results(noise_types: dict[float, tuple[str, ...]]) -> pd.DataFr
                     "noise_type": noise_type,
                     "seed": seed,
                 }
-                rows.append(make_row(columns, "acc", 0.9 - rate))
+                clean = 0.9 - rate - (0.1 if noise_type == "class_subset" else 0.0)
+                rows.append(make_row(columns, "acc", clean))
                 rows.append(make_row(columns, "acc_noisy", 1.0 if rate else float("nan")))
                 for eps in (0.0, 0.05):
-                    rows.append(make_row(columns, "robust_acc", 0.9 - rate - eps, eps=eps))
+                    rows.append(make_row(columns, "robust_acc", clean - eps, eps=eps))
     return pd.DataFrame(rows)
 
 
@@ -277,6 +292,16 @@ def test_label_noise_summary_compares_noise_types_only_when_the_grid_did(compare
     text = experiment.summary(results, settings)
     assert ("Noise kinds at rate 0.2" in text) is compared
     assert "Noise kinds at rate 0.4" not in text
-    path = tmp_path / "figure.png"
-    experiment.figure(results, settings).savefig(path)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    figure = experiment.figure(results, settings)
+    assert len(figure.axes) == 2 + compared
+    # the first panel: one symmetric-noise curve per rate, at the planted 0.9 - rate - eps
+    curves = {line.get_label(): line.get_ydata() for line in figure.axes[0].lines}
+    assert set(curves) == {"noise 0 (n=2)", "noise 0.2 (n=2)", "noise 0.4 (n=2)"}, curves
+    for rate in (0, 0.2, 0.4):
+        assert np.allclose(curves[f"noise {rate:g} (n=2)"], [0.9 - rate, 0.85 - rate])
+    if compared:  # class-confined noise planted 0.1 below symmetric
+        kinds = {line.get_label(): line.get_ydata() for line in figure.axes[2].lines}
+        assert "rate 0.2" in figure.axes[2].get_title()
+        assert np.allclose(kinds["symmetric (n=2)"], [0.7, 0.65])
+        assert np.allclose(kinds["class_subset (n=2)"], [0.6, 0.55])
+    figure.savefig(tmp_path / "figure.png")
