@@ -123,3 +123,23 @@ def test_bad_checkpoint_one_line_exit_2_nothing_written(
                 "outside_run": "is not in a run directory"}  # fmt: skip
     assert expected[kind] in err
     assert sorted(os.listdir(tmp_path)) == before
+
+
+@pytest.mark.slow
+def test_precision_equals_the_experiments_on_the_quick_digits_at_run(tmp_path, monkeypatch):
+    """The acceptance run: the --quick digits AT cell with 5% symmetric noise (60 epochs)."""
+    from benign.rank.ranking import precision_metrics
+
+    out = str(tmp_path / "e4")
+    edits = ["rankers=[AT]", "noise_types=[symmetric]", "steps_rankers=[]", "cleanlab=null",
+             "logreg_pixels=null"]  # fmt: skip
+    argv = ["repro", "mislabelled", "--quick", "--no-progress", "--out", out]
+    assert run_benign([*argv, *[a for e in edits for a in ("--set", e)]], monkeypatch) == 0
+    ckpt = os.path.join(out, "runs", "at-symmetric-seed0", "checkpoints", "last.ckpt")
+    ranked = str(tmp_path / "ranked")
+    assert run_benign(["rank", "--ckpt_path", ckpt, "--out", ranked, "--max_steps", "0"]) == 0
+    results = pd.read_csv(os.path.join(out, "results.csv")).set_index("metric")["value"]
+    mine = precision_metrics(pd.read_csv(os.path.join(ranked, "ranking.csv")))
+    assert results["n_planted"] == mine["n_planted"] == 56  # 5% of the 1,131 training points
+    for metric in ("precision_at_k", "precision_at_n", "recall_at_2n"):
+        assert mine[metric] == results[metric], metric
