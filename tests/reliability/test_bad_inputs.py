@@ -4,6 +4,7 @@ traceback, and an earlier run directory left byte-for-byte untouched."""
 from __future__ import annotations
 
 import os
+import re
 import struct
 import traceback
 from collections.abc import Callable
@@ -390,6 +391,29 @@ BAD_INPUTS: list[tuple[str, Callable[[dict], list[str]], tuple[str, ...]]] = [
     ("repro-dataset-unknown", repro("label-noise", "--dataset", "imagenet"), ("imagenet",)),
     # bench
     ("bench-case-unknown", bench("--cases", "nope"), ("unknown --cases nope", "erm")),
+    ("bench-model-unknown", bench("--model", "nope"), ("unknown --model 'nope'", "cnn")),
+    ("bench-input-unknown", bench("--input", "nope"), ("unknown --input 'nope'",)),
+    ("bench-device-unknown", bench("--device", "tpu"), ("unknown --device 'tpu'", "cpu, cuda")),
+    ("bench-precision-unknown", bench("--precision", "fp8"), ("unknown --precision 'fp8'",)),
+    ("bench-clock-unknown", bench("--clock", "sundial"), ("unknown --clock 'sundial'",)),
+    ("bench-data-share-unknown", bench("--data-share", "nope"), ("unknown --data-share 'nope'",)),
+    # rank
+    (
+        "rank-split-unknown",
+        lambda ctx: ["rank", "--ckpt_path", earlier_checkpoint(ctx), "--split", "dev"],
+        ("unknown --split 'dev'", "train, val, test"),
+    ),
+    (
+        "rank-score-unknown",
+        lambda ctx: ["rank", "--ckpt_path", earlier_checkpoint(ctx), "--score", "loss"],
+        ("unknown --score 'loss'", "probability"),
+    ),
+    # the synthetic data's norm
+    (
+        "synthetic-norm-unknown",
+        fit("--data", "synthetic", "--data.norm", "l3"),
+        ("unknown norm 'l3'", "(--data.norm)"),
+    ),
     *(
         []
         if torch.cuda.is_available()
@@ -398,9 +422,39 @@ BAD_INPUTS: list[tuple[str, Callable[[dict], list[str]], tuple[str, ...]]] = [
 ]
 
 
-def test_the_table_is_large_enough():
+#: Where benign's sources name the option a choice is checked for: check_choice("--flag", ...)
+#: or fix=" (--flag)".
+CHECKED_FLAG = re.compile(r'check_choice\(\s*"(--[\w.-]+)"|fix=" \((--[\w.-]+)\)"')
+
+
+def checked_flags() -> set[str]:
+    """Every option benign's sources check against a list of choices, by its flag."""
+    flags = set()
+    for path in Path(REPO_ROOT, "benign").rglob("*.py"):
+        for match in CHECKED_FLAG.finditer(path.read_text()):
+            flags.add(match.group(1) or match.group(2))
+    return flags
+
+
+def test_every_checked_choice_has_a_case_whose_command_line_sets_it():
+    """A choice check added (or its flag renamed) without a case here fails: the flag an error
+    names must be one the table types. Also: many cases, each with its own name."""
+    ctx = {"config": "c.yaml", "save_dir": "runs", "run": "run", "tmp": "tmp", "data": "data"}
+    typed = {arg for _, argv, _ in BAD_INPUTS for arg in safe_argv(argv, ctx)}
+    flags = checked_flags()
+    assert {"--data.noise_type", "--model", "--split"} <= flags  # the scan finds them
+    missing = flags - typed - ({"--device"} if torch.cuda.is_available() else set())
+    assert not missing, f"no bad-input case sets {sorted(missing)}"
     assert len(BAD_INPUTS) >= 60
     assert len({name for name, _, _ in BAD_INPUTS}) == len(BAD_INPUTS)
+
+
+def safe_argv(argv: Callable[[dict], list[str]], ctx: dict) -> list[str]:
+    """A case's command line for a stand-in context (builders that write files give [])."""
+    try:
+        return [str(arg) for arg in argv(ctx)]
+    except OSError:
+        return []
 
 
 @pytest.mark.parametrize(("name", "argv", "words"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
