@@ -62,8 +62,9 @@ class Mislabelled(FitExperiment):
         rate = float(conf["noise_rate"])
         kinds = list(conf.get("noise_types") or ["symmetric"]) if rate > 0 else ["symmetric"]
         cells = []
-        for kind in kinds:
-            for seed in range(settings.seeds):
+        # Seed-major: a grid stopped part-way has whole seeds done (``--seeds N`` gathers them).
+        for seed in range(settings.seeds):
+            for kind in kinds:
                 data = {"data": {"noise_rate": rate, "noise_type": kind}}
                 headline = seed == 0 and kind == kinds[0]
                 cells += [
