@@ -76,6 +76,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_runtest_setup(item):
+    if item.get_closest_marker("gpu") is not None and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device (marker gpu): torch.cuda.is_available() is False here")
     if item.get_closest_marker("slurm") is None:
         return
     problem = slurm_cluster_problem()

@@ -82,7 +82,16 @@ def test_bad_options_are_one_line_errors(args, names, capsys):
     assert len(err.splitlines()) == 1
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
-def test_cuda_without_a_gpu_is_a_one_line_error(capsys):
-    assert run_benign(["bench", "--device", "cuda"]) == 2
-    assert "use --device cpu" in capsys.readouterr().err
+def test_device_cuda_benches_on_a_gpu_and_is_a_one_line_error_without(capsys):
+    """Runs on either machine: a CUDA one benches on the GPU, a CPU one names the fix."""
+    args = ["bench", "--quick", "--device", "cuda", "--cases", "erm,pgd", "--json", "f.json"]
+    if not torch.cuda.is_available():
+        assert run_benign(args) == 2
+        assert "use --device cpu" in capsys.readouterr().err
+        return
+    assert run_benign(args) == 0
+    with open("f.json") as handle:
+        result = json.load(handle)
+    assert result["device"] == "cuda" and result["device_name"] == torch.cuda.get_device_name()
+    assert set(result["median_ms"]) == {"erm", "pgd"}
+    assert all(positive_finite(ms) for ms in result["median_ms"].values())
