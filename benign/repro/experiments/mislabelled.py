@@ -112,7 +112,7 @@ class Mislabelled(FitExperiment):
         for fold in range(k):
             overrides = {"data": {**data["data"], "num_folds": k, "holdout_fold": fold}}
             cell = self.fit_cell(
-                settings, conf, f"{group}-fold{fold}", method, seed, overrides, {"eps": [0.0]}
+                settings, conf, f"{group}-fold{fold}of{k}", method, seed, overrides, {"eps": [0.0]}
             )
             cell = dataclasses.replace(cell, columns={**cell.columns, "method": CLEANLAB})
             extra = {
