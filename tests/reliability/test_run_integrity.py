@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.cli.helpers import run_benign_subprocess
+from tests.cli.wandb_records import read_records
 from tests.conftest import REPO_ROOT
 from tests.reliability.helpers import load_checkpoint, manifest, snapshot, write_config
 from tests.reliability.test_bad_inputs import EARLIER, EARLIER_NAME
@@ -37,6 +38,28 @@ def finished(tmp_path):
     assert status == 0, err
     run = tmp_path / "runs" / EARLIER_NAME
     return {"args": args, "cwd": tmp_path, "run": run, "runs": tmp_path / "runs"}
+
+
+def wandb_history(start) -> dict[str, set]:
+    """An offline wandb start's run ids, and the ``epoch`` and ``trainer/global_step`` values
+    of its history (metrics) records."""
+    (path,) = start.glob("run-*.wandb")
+    records = read_records(str(path))
+    values: dict[str, set] = {"ids": set(), "epochs": set(), "steps": set()}
+    for r in records:
+        kind = r.WhichOneof("record_type")
+        if kind == "run":
+            values["ids"].add(r.run.run_id)
+        elif kind == "history":
+            items = {
+                item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                for item in r.history.item
+            }
+            if "epoch" in items:
+                values["epochs"].add(int(items["epoch"]))
+            if "trainer/global_step" in items:
+                values["steps"].add(int(items["trainer/global_step"]))
+    return values
 
 
 def one_error_line(err: str) -> str:
@@ -69,6 +92,16 @@ def test_a_resume_may_not_change_what_the_run_is(finished):
     assert [r["changed"] for r in record["resumes"]] == [{"trainer.max_epochs": [1, 2]}]
     starts = [d for d in os.listdir(finished["run"] / "wandb") if d.startswith("offline-run-")]
     assert len(starts) == 2 and all(d.endswith(record["wandb_id"]) for d in starts)  # one run
+    # the resumed start logs into the same wandb run id, its history continuing the first's
+    first_start, resumed_start = (
+        wandb_history(finished["run"] / "wandb" / d) for d in sorted(starts)
+    )
+    assert first_start["ids"] == resumed_start["ids"] == {record["wandb_id"]}
+    assert first_start["epochs"] == {0} and resumed_start["epochs"] == {1}, (
+        first_start,
+        resumed_start,
+    )
+    assert min(resumed_start["steps"]) > max(first_start["steps"])
 
 
 def test_a_failed_resume_leaves_the_run_byte_identical(finished):
