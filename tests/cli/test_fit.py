@@ -25,11 +25,13 @@ def erm_config(repo_root):
     return os.path.join(repo_root, "configs", "digits", "erm.yaml")
 
 
-def test_fit_writes_a_complete_run_directory(erm_config, monkeypatch):
-    status = run_benign(
-        ["fit", "--config", erm_config, "--data.noise_rate", "0.2", *FAST], monkeypatch
-    )
-    assert status == 0
+def test_fit_writes_a_complete_run_directory(erm_config, monkeypatch, capfd):
+    """Fit then test in one process with the defaults users have (the progress bar on)."""
+    args = ["fit", "--config", erm_config, "--data.noise_rate", "0.2", *FAST[:2], *FAST[4:]]
+    assert run_benign(args, monkeypatch) == 0
+    bar = capfd.readouterr()
+    assert "Epoch 1: 100%" in bar.out + bar.err  # the progress bar ran to the end of the fit
+    assert "Testing DataLoader 0: 100%" in bar.out + bar.err  # and of the test after it
     run = os.path.join("runs", "digits-erm-noise0.2-seed0")
     assert sorted(os.listdir("runs")) == ["digits-erm-noise0.2-seed0"]
     for item in ("config.yaml", "metrics.csv", "noise.npz", "checkpoints/last.ckpt"):
