@@ -23,6 +23,7 @@ SAMPLE_COMMANDS = {
     "mislabelled": "benign repro mislabelled --quick",
     "theorem1": "benign repro theorem1 --quick",
     "representation": "benign repro representation --quick",
+    "boundary": "benign repro boundary --quick",
 }
 
 
