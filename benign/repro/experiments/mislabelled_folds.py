@@ -102,7 +102,8 @@ def cleanlab_ranking(probs: np.ndarray, positions: np.ndarray, datamodule: Any) 
 
     given = datamodule.observed_targets.numpy()[positions]
     quality = get_label_quality_scores(given, probs, method="self_confidence")
-    flagged = find_label_issues(given, probs)
+    # n_jobs=1: its process pool fails inside a spawned grid worker (a NameError in cleanlab)
+    flagged = find_label_issues(given, probs, n_jobs=1)
     frame = ranking_frame(probs, positions, datamodule)
     frame["score"] = frame["position"].map(pd.Series(1.0 - quality, index=positions))
     frame["flagged"] = frame["position"].map(pd.Series(flagged, index=positions))
