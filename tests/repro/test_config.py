@@ -19,7 +19,8 @@ OURS = ("label-noise", "memorization", "fine-vs-coarse", "mislabelled")
 
 
 def test_registry_has_the_six_interface_names():
-    assert list(EXPERIMENTS) == [*OURS, "theorem1", "representation"]
+    # INTERFACE.md's six, in its order, then the newer experiments (E7 boundary)
+    assert list(EXPERIMENTS) == [*OURS, "theorem1", "representation", "boundary"]
     for name in OURS:
         assert get_experiment(name).name == name
     with pytest.raises(ConfigError, match="unknown experiment 'nope': use one of label-noise, "):
