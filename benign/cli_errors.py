@@ -84,7 +84,8 @@ def condense_parser_message(message: str) -> str:
         # A nested parser names its own key (``backbone`` inside ``--model``).
         registry = SHORT_NAMES.get(key) or SHORT_NAMES.get(f"model.{key}")
         hint = (
-            f"use one of {', '.join(registry)}, a class name or a class path"
+            f"use one of {', '.join(registry)}, a class name "
+            f"({', '.join(path.rsplit('.', 1)[1] for path in registry.values())}) or a class path"
             if registry
             else "give an importable class path"
         )
