@@ -143,7 +143,7 @@ class Counting(Sleepy):
 def test_a_shard_runs_its_cells_and_leaves_gathering_to_a_run_without_shard(
     monkeypatch, tmp_path, capsys
 ):
-    monkeypatch.setitem(EXPERIMENTS, "counting", f"{__name__}:Counting")
+    monkeypatch.setitem(EXPERIMENTS, "counting", f"{__name__}.Counting")
     monkeypatch.chdir(tmp_path)
     argv = ["repro", "counting", "--out", "out", "--no-progress"]
     assert run_benign([*argv, "--shard", "1/2"], monkeypatch) == 0
