@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         check_config_files(argv)
         check_checkpoint_path(argv)
         BenignCLI()
+        close_wandb(0)  # now, not at exit: an in-process caller's later output is not the run's
     except SIGTERMException:
         # Preempted (SIGTERM/SIGUSR1): the state is in last.ckpt, but the run did not finish.
         close_wandb(PREEMPTED_STATUS)

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from benign.fit_config import resolved_fit_config
 from tests.conftest import REPO_ROOT
 from tests.reliability.helpers import pace_callback
 
@@ -31,10 +32,10 @@ EPOCHS = 4
 
 
 def small_config(folder, **pace) -> str:
-    """configs/digits/erm.yaml for EPOCHS epochs, a cheap evaluation, and (optionally) a pace
-    callback that marks a batch and slows the run from there so a signal lands mid-epoch."""
-    with open(os.path.join(REPO_ROOT, "configs", "digits", "erm.yaml")) as handle:
-        config = yaml.safe_load(handle)
+    """configs/digits/erm.yaml (its layers merged, as the CLI reads it) for EPOCHS epochs, a cheap
+    evaluation, and (optionally) a pace callback that marks a batch and slows the run from there so
+    a signal lands mid-epoch."""
+    config = resolved_fit_config(os.path.join(REPO_ROOT, "configs", "digits", "erm.yaml"))
     trainer = config["trainer"]
     trainer.update(max_epochs=EPOCHS, deterministic=True)
     for callback in trainer["callbacks"]:
