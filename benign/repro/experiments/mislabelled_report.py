@@ -91,7 +91,9 @@ def summary(results: pd.DataFrame, settings: Settings, command: str) -> str:
     intro = (
         f"E4 (PAPER.md): {noise_rate(results):g} noise planted in the {settings.dataset} "
         f"training labels ({counts}), once per noise kind (symmetric: to a uniform other class; "
-        "asymmetric: to the class's confusion partner). Every ranker orders all training points "
+        "asymmetric: to the class's confusion partner; instance: to a clean-trained reference "
+        "model's runner-up class, the points it confuses most likely to flip). Every ranker "
+        "orders all training points "
         "and is scored the same way against the planted flips (mean ± 95% interval over seeds). "
         f"Rankers: {rankers}. cleanlab flagged: points `cleanlab.filter.find_label_issues` "
         "marks, and the share of planted flips among them."
