@@ -4,7 +4,7 @@ another ranking's top K shares framed in blue, and the overlap printed.
     python scripts/rank/real_label_grid.py RANKING.csv OTHER.csv OUT.png --dataset mnist5k
 
 RANKING/OTHER: ``rankings/<ranker>-<noise>-seed<s>.csv`` of ``benign repro mislabelled
---set noise_rate=0`` (columns position, source_index, given, predicted, ...); the images are the
+--set noise_rate=0`` (columns position, source_index, given, suspected: the class preferred to the given one, ...); the images are the
 dataset's training split with its default split seed, which is what the grid trained on.
 """
 
@@ -56,7 +56,7 @@ def main() -> None:
             spine.set_edgecolor("tab:blue" if row.source_index in shared else "0.6")
             spine.set_linewidth(4)
         flag = " (flagged)" if getattr(row, "flagged", False) is True else ""
-        ax.set_title(f"given {row.given}\nsuggested {row.predicted}{flag}", fontsize=9)
+        ax.set_title(f"given {row.given}\nsuggested {row.suspected}{flag}", fontsize=9)
     fig.suptitle(f"{args.title} top {args.top}: blue = also in the other ranking's top {args.top}")
     fig.tight_layout()
     fig.savefig(args.out, dpi=100)
