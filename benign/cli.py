@@ -219,6 +219,9 @@ class BenignCLI(LightningCLI):
         if launch_rank() == 0 and self.subcommand is not None:  # (not BenignCLI(run=False))
             preflight.check_save_dir(save_dir)
             preflight.check_trainer_options(trainer_config)
+            # a fresh checkout holds no data files yet: fill data_dir (from a local package or
+            # by download) before build() reads them; Lightning's later prepare_data is a no-op
+            self.datamodule.prepare_data()
             self.datamodule.build()
         if self.subcommand == "fit":
             start = self.fit_start = start_fit(save_dir, base_name, ckpt_path, self._check_start)

@@ -367,9 +367,12 @@ def test_real_train_subset_is_stratified_seeded_and_disjoint(real_data_dir) -> N
     assert np.bincount(coarse.test_dataset.targets.numpy()).tolist() == [4000, 3000, 3000]
 
 
+# One real training step, as users run a fit (not fast_dev_run, which skips the run set-up
+# that reads the data first: a fresh data_dir must be filled before it).
 ONE_STEP = [
-    "--trainer.fast_dev_run", "true", "--test_after_fit", "false", "--wandb.mode", "disabled",
-    "--data.batch_size", "8", "--data.val_split", "10", "--data.train_subset", "20",
+    "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--test_after_fit", "false",
+    "--wandb.mode", "disabled", "--data.batch_size", "8", "--data.val_split", "10",
+    "--data.train_subset", "20",
 ]  # fmt: skip
 
 

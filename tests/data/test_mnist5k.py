@@ -154,9 +154,12 @@ def test_fast_reader_equals_mlxtends_own(digits) -> None:
     assert np.array_equal(images.reshape(5000, -1), pixels) and np.array_equal(labels, targets)
 
 
+# One real training step, as users run a fit (not fast_dev_run, which skips the run set-up
+# that reads the data first: a fresh data_dir must be filled before it).
 ONE_STEP = [
-    "--trainer.fast_dev_run", "true", "--test_after_fit", "false", "--wandb.mode", "disabled",
-    "--data.batch_size", "8", "--data.val_split", "10", "--data.train_subset", "20",
+    "--trainer.max_steps", "1", "--trainer.limit_val_batches", "1", "--test_after_fit", "false",
+    "--wandb.mode", "disabled", "--data.batch_size", "8", "--data.val_split", "10",
+    "--data.train_subset", "20",
     "--data.num_workers", "0",
 ]  # fmt: skip
 
