@@ -126,17 +126,34 @@ def cross_val_suspects(
 
 
 def candidate_grid(
-    ranking: pd.DataFrame, datamodule: Any, path: str, title: str | None = None
+    ranking: pd.DataFrame,
+    datamodule: Any,
+    path: str,
+    title: str | None = None,
+    also_in: set[int] | None = None,
 ) -> None:
     """Save the images of ``ranking``'s rows with their given label and the class the model
-    prefers to it (with its probability, the score); a green frame marks a planted flip, red a
-    label the data module did not change."""
+    prefers to it (with its probability, the score).
+
+    With planted noise, a green frame marks a planted flip and red a label the data module did
+    not change. On real labels (nothing planted) nothing is known to be wrong, so the frame only
+    says whether the point is also in another ranking's top (``also_in``: source indices):
+    blue if it is, grey if not."""
     dataset = datamodule.train_eval_dataset
     names = list(datamodule.label_names)
+    planted = bool(ranking["planted"].any()) or bool(datamodule.noisy_mask.any())
     images, titles, colors = [], [], []
     for row in ranking.itertuples(index=False):
         x, _, _ = dataset.__getitems__([int(row.position)])
         images.append(x[0].numpy())
-        titles.append(f"given {names[row.given]}\nmodel: {names[row.suspected]} ({row.score:.2f})")
-        colors.append("tab:green" if row.planted else "tab:red")
+        if planted:
+            titles.append(
+                f"given {names[row.given]}\nmodel: {names[row.suspected]} ({row.score:.2f})"
+            )
+            colors.append("tab:green" if row.planted else "tab:red")
+        else:
+            titles.append(
+                f"given {names[row.given]}\nsuggested {names[row.suspected]} ({row.score:.2f})"
+            )
+            colors.append("tab:blue" if also_in and int(row.source_index) in also_in else "0.6")
     image_grid(images, titles, path, colors=colors, suptitle=title)

@@ -114,3 +114,37 @@ def test_mislabelled_scores_rankings_against_the_planted_flips(tiny_results):
     check_png(os.path.join(out, "candidates.png"))
     check_png(os.path.join(out, "figure.png"))
     assert "![candidates](candidates.png)" in open(os.path.join(out, "summary.md")).read()
+
+
+def test_mislabelled_on_real_labels_draws_both_tops_with_their_shared_points(
+    tmp_path, monkeypatch
+):
+    """``noise_rate=0``: nothing planted, so the AT and cleanlab grids say only which of their
+    top candidates the other top shares (blue), with neutral titles, and the summary counts them."""
+    import benign.repro.mislabelled_ranking as ranking_module
+
+    drawn: dict[str, tuple[list[str], list[str]]] = {}
+    real_grid = ranking_module.image_grid
+
+    def record(images, titles, path, colors=None, **kwargs):
+        drawn[os.path.basename(path)] = (list(titles), list(colors))
+        real_grid(images, titles, path, colors=colors, **kwargs)
+
+    monkeypatch.setattr(ranking_module, "image_grid", record)
+    out = str(tmp_path / "real")
+    tiny_repro("mislabelled", out, monkeypatch, "--set", "noise_rate=0", "--set",
+               "rankers=[AT]", "--set", "steps_rankers=[]", "--set", "logreg_pixels=null")  # fmt: skip
+    tops = [
+        pd.read_csv(os.path.join(out, "rankings", f"{name}-symmetric-seed0.csv")).head(8)
+        for name in ("at", "cleanlab")
+    ]
+    shared = set(tops[0]["source_index"]) & set(tops[1]["source_index"])
+    for top, grid in zip(tops, ("candidates.png", "candidates-cleanlab.png"), strict=True):
+        titles, colors = drawn[grid]
+        expected = ["tab:blue" if i in shared else "0.6" for i in top["source_index"]]
+        assert colors == expected, grid
+        assert all("suggested" in t and "model:" not in t for t in titles)
+        check_png(os.path.join(out, grid))
+    summary = open(os.path.join(out, "summary.md")).read()
+    assert f"{len(shared)} of the 8 points are in both tops" in summary
+    assert "planted flip" not in summary and "nothing is planted" in summary

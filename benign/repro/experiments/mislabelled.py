@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
-import shutil
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,13 +34,12 @@ from benign.rank.ranking import (
     split_points,
 )
 from benign.repro.base import Cell, Row
-from benign.repro.config import Settings, build_datamodule
+from benign.repro.config import Settings
 from benign.repro.experiments import mislabelled_folds as folds
+from benign.repro.experiments import mislabelled_grids as grids
 from benign.repro.experiments import mislabelled_report as report
 from benign.repro.experiments.fit import FitExperiment
-from benign.repro.fit_cells import base_config, flatten
 from benign.repro.mislabelled_ranking import (
-    candidate_grid,
     cross_val_suspects,
     rank_suspects,
     ranking_metrics,
@@ -130,11 +128,7 @@ class Mislabelled(FitExperiment):
         """The logistic regression on pixels of one seed, on the training labels of its
         ranker cells."""
         columns = {**ranker.columns, "method": LOGREG, "backbone": "LogisticRegression"}
-        data_args = {
-            key.split(".", 1)[1]: value
-            for key, value in flatten(conf.get("args") or {}).items()
-            if key.startswith("data.")
-        }
+        data_args = grids.grid_data_args(conf)
         extra = {
             "config": conf["configs"][conf["rankers"][0]],
             "data_args": data_args,
@@ -158,25 +152,11 @@ class Mislabelled(FitExperiment):
         rows = super().collect(cell, settings, cli, run_dir)
         ranking = rank_suspects(cli.model, cli.datamodule)
         _save_ranking(ranking, cell.name, cell, settings)
-        self.save_candidates(ranking, cell, settings, cli.datamodule)
+        grids.save_cell_grid(ranking, cell, settings, cli.datamodule)
         rows += [make_row(cell.columns, k, v) for k, v in ranking_metrics(ranking).items()]
         if cell.extra.get("steps") is not None:
             rows += self.steps_rows(cell, settings, cli)
         return rows
-
-    def save_candidates(
-        self, ranking: pd.DataFrame, cell: Cell, settings: Settings, datamodule: Any
-    ) -> None:
-        count = int(cell.extra["candidates"])
-        os.makedirs(os.path.join(settings.out, "candidates"), exist_ok=True)
-        grid = os.path.join(settings.out, "candidates", f"{cell.name}.png")
-        title = (
-            f"Top {count} suspects of {cell.columns['method']} ({cell.columns['noise_type']}, "
-            f"seed {cell.columns['seed']}): green = planted flip, red = label not changed"
-        )
-        candidate_grid(ranking.head(count), datamodule, grid, title)
-        if cell.extra["headline"]:
-            shutil.copyfile(grid, os.path.join(settings.out, "candidates.png"))
 
     def steps_rows(self, cell: Cell, settings: Settings, cli: Any) -> list[Row]:
         """The ``<method>-steps`` ranking: fewest PGD steps to another class first, with the
@@ -222,7 +202,8 @@ class Mislabelled(FitExperiment):
         return report.figure(results)
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
-        return report.summary(results, settings, self.command(settings))
+        real_labels = grids.real_label_grids(self.cells(settings), self.config(settings), settings)
+        return report.summary(results, settings, self.command(settings), real_labels)
 
 
 def _save_ranking(table: pd.DataFrame, name: str, cell: Cell, settings: Settings) -> None:
@@ -235,16 +216,5 @@ def _save_ranking(table: pd.DataFrame, name: str, cell: Cell, settings: Settings
 
 
 def _datamodule(cell: Cell) -> Any:
-    """The data module of the baseline cell's base config with the grid's data arguments and
-    the cell's noise: the same training labels as the seed's runs."""
-    data = base_config(cell.extra["config"]).get("data") or {}
-    init = {**(data.get("init_args") or {}), **cell.extra["data_args"]}
-    init.update(
-        noise_rate=cell.columns["noise_rate"],
-        noise_type=cell.columns["noise_type"],
-        noise_seed=cell.columns["seed"],
-    )
-    datamodule = build_datamodule({**data, "init_args": init})
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    return datamodule
+    """The logistic-regression cell's data module: its seed's training labels."""
+    return grids.cell_datamodule(cell.extra["config"], cell.extra["data_args"], cell.columns)

@@ -79,7 +79,10 @@ def ranking_table(results: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["noise_type", "_order"], kind="stable").drop(columns="_order")
 
 
-def summary(results: pd.DataFrame, settings: Settings, command: str) -> str:
+def summary(
+    results: pd.DataFrame, settings: Settings, command: str, real_labels: str | None = None
+) -> str:
+    """summary.md; ``real_labels``: the real-label grids' paragraph (``noise_rate: 0``)."""
     planted = results.loc[results["metric"] == "n_planted", "value"]
     ks = results.loc[results["metric"] == "k", "value"]
     counts = (
@@ -98,6 +101,14 @@ def summary(results: pd.DataFrame, settings: Settings, command: str) -> str:
         f"Rankers: {rankers}. cleanlab flagged: points `cleanlab.filter.find_label_issues` "
         "marks, and the share of planted flips among them."
     )
+    if noise_rate(results) == 0:
+        intro = (
+            f"E4 (PAPER.md) on the real {settings.dataset} training labels: nothing is planted, "
+            "so no ranking can be scored; every ranker orders all training points by how "
+            "confidently it rejects the given label, and the tables give the models' accuracy. "
+            f"Rankers: {rankers}. cleanlab flagged: points `cleanlab.filter.find_label_issues` "
+            "marks."
+        )
     sections = [
         ("Ranking quality", markdown_table(ranking_table(results))),
         (
@@ -105,7 +116,9 @@ def summary(results: pd.DataFrame, settings: Settings, command: str) -> str:
             "The top-ranked training points: their given label, and the class the model "
             "prefers to it with that class's probability (the score); green frame = planted "
             "flip, red = a label the noise did not touch.\n\n![candidates](candidates.png)",
-        ),
+        )
+        if real_labels is None
+        else ("Top candidates on the real labels", real_labels),
         ("Figure", "![E4](figure.png)"),
     ]
     return summary_document(
