@@ -116,9 +116,7 @@ def test_mislabelled_scores_rankings_against_the_planted_flips(tiny_results):
     assert "![candidates](candidates.png)" in open(os.path.join(out, "summary.md")).read()
 
 
-def test_mislabelled_on_real_labels_draws_both_tops_with_their_shared_points(
-    tmp_path, monkeypatch
-):
+def test_mislabelled_on_real_labels_draws_both_tops_with_their_shared_points(tmp_path, monkeypatch):
     """``noise_rate=0``: nothing planted, so the AT and cleanlab grids say only which of their
     top candidates the other top shares (blue), with neutral titles, and the summary counts them."""
     import benign.repro.mislabelled_ranking as ranking_module
