@@ -46,12 +46,14 @@ def candidate_titles(ranking: pd.DataFrame, names: Sequence[str], score: str) ->
 def draw_candidates(
     ranking: pd.DataFrame, points: SplitPoints, names: Sequence[str], score: str, path: str
 ) -> None:
-    """The top rows' images; with a noise manifest, green = a noisy label, red = a clean one."""
+    """The top rows' images; when the run's noise manifest holds noisy labels, green = a noisy
+    label, red = a clean one (on real labels, nothing planted, the frames stay neutral)."""
     images = [points.dataset.__getitems__([int(p)])[0][0].numpy() for p in ranking["position"]]
     colors = None
-    if "noisy" in ranking:
-        colors = ["tab:green" if flag else "tab:red" for flag in ranking["noisy"]]
     title = f"Top {len(ranking)} suspects of the {points.name} split by {score}"
+    if "noisy" in ranking and points.noisy is not None and bool(points.noisy.any()):
+        colors = ["tab:green" if flag else "tab:red" for flag in ranking["noisy"]]
+        title += ": green = noisy label in the manifest, red = clean"
     image_grid(images, candidate_titles(ranking, names, score), path, colors, suptitle=title)
 
 
