@@ -2,9 +2,8 @@
 
 ``benign fit --config configs/digits/erm.yaml --data.noise_rate 0.2`` trains, writing
 ``runs/<dataset>-<method>-noise<rate>-seed<s>/`` (config, checkpoints, CSV log, noise manifest,
-offline wandb run). Short names work for the data (``--data digits``) and methods
-(``--model ERM``). A user error prints one line and exits with status 2; ``--debug`` shows the
-traceback instead.
+offline wandb run). Short names work (``--data digits``, ``--model ERM``). A user error prints
+one line and exits with status 2; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -219,9 +218,7 @@ class BenignCLI(LightningCLI):
         if launch_rank() == 0 and self.subcommand is not None:  # (not BenignCLI(run=False))
             preflight.check_save_dir(save_dir)
             preflight.check_trainer_options(trainer_config)
-            # a fresh checkout holds no data files yet: fill data_dir (from a local package or
-            # by download) before build() reads them; Lightning's later prepare_data is a no-op
-            self.datamodule.prepare_data()
+            self.datamodule.prepare_data()  # fill a fresh data_dir before build() reads it
             self.datamodule.build()
         if self.subcommand == "fit":
             start = self.fit_start = start_fit(save_dir, base_name, ckpt_path, self._check_start)
