@@ -141,7 +141,7 @@ def candidate_grid(
     blue if it is, grey if not."""
     dataset = datamodule.train_eval_dataset
     names = list(datamodule.label_names)
-    planted = bool(ranking["planted"].any()) or bool(datamodule.noisy_mask.any())
+    planted = bool(datamodule.noisy_mask.any())  # (the ranking's "planted" column is a slice of it)
     images, titles, colors = [], [], []
     for row in ranking.itertuples(index=False):
         x, _, _ = dataset.__getitems__([int(row.position)])
