@@ -16,6 +16,9 @@ EXPERIMENTS = Registry(
         "theorem1": "benign.repro.experiments.theorem1.Theorem1",
         "representation": "benign.repro.experiments.representation.Representation",
         "boundary": "benign.repro.experiments.boundary.Boundary",
+        "fine-vs-coarse-factors": (
+            "benign.repro.experiments.fine_vs_coarse_factors.FineVsCoarseFactors"
+        ),
     },
 )
 

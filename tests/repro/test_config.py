@@ -19,8 +19,14 @@ OURS = ("label-noise", "memorization", "fine-vs-coarse", "mislabelled")
 
 
 def test_registry_has_the_six_interface_names():
-    # INTERFACE.md's six, in its order, then the newer experiments (E7 boundary)
-    assert list(EXPERIMENTS) == [*OURS, "theorem1", "representation", "boundary"]
+    # INTERFACE.md's six, in its order, then the newer experiments (E7 boundary, E3 factors)
+    assert list(EXPERIMENTS) == [
+        *OURS,
+        "theorem1",
+        "representation",
+        "boundary",
+        "fine-vs-coarse-factors",
+    ]
     for name in OURS:
         assert get_experiment(name).name == name
     with pytest.raises(ConfigError, match="unknown experiment 'nope': use one of label-noise, "):

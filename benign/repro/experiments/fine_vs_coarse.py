@@ -11,6 +11,7 @@ model directly (its ``acc``/``robust_acc`` are coarse and are also written as ``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -79,39 +80,51 @@ class FineVsCoarse(FitExperiment):
 
     def cells(self, settings: Settings) -> list[Cell]:
         conf = self.config(settings)
+        return [
+            cell for seed in range(settings.seeds) for cell in self.seed_cells(settings, conf, seed)
+        ]
+
+    def seed_cells(
+        self,
+        settings: Settings,
+        conf: Mapping[str, Any],
+        seed: int,
+        prefix: str = "",
+        method: str = "ERM",
+        eval_edits: Mapping[str, Any] | None = None,
+    ) -> list[Cell]:
+        """One seed's coarse- and fine-label cells for every coarse map of ``conf``; ``prefix``
+        starts their names, ``method`` fills their method column (a recipe's tag) and
+        ``eval_edits`` edit their ``RobustnessEval``."""
         maps = coarse_maps(conf)
         data: dict[str, Any] = {
             "noise_rate": float(conf.get("noise_rate", 0.0)),
             "noise_type": "symmetric",
         }
         cells = []
-        for seed in range(settings.seeds):
-            for coarse_map in maps:
-                preset = (
-                    coarse_map
-                    if coarse_map is not None
-                    else default_coarse_map(conf["configs"]["ERM"])
+        for coarse_map in maps:
+            preset = (
+                coarse_map if coarse_map is not None else default_coarse_map(conf["configs"]["ERM"])
+            )
+            # One map keeps the short cell names; several name the map in each cell.
+            tag = f"-{map_tag(coarse_map)}" if len(maps) > 1 else ""
+            for level in ("coarse", "fine"):
+                level_data = {**data, "label_level": level}
+                if coarse_map is not None:
+                    level_data["coarse_map"] = coarse_map
+                # A coarse model's own accuracy is already the coarse task: no second attack.
+                edits = {**(eval_edits or {}), "score_coarse": level == "fine"}
+                cell = self.fit_cell(
+                    settings,
+                    conf,
+                    f"{prefix}erm-{level}{tag}-seed{seed}",
+                    "ERM",
+                    seed,
+                    {"data": level_data},
+                    edits,
+                    coarse_map=str(preset) if preset is not None else None,
                 )
-                # One map keeps the short cell names; several name the map in each cell.
-                tag = f"-{map_tag(coarse_map)}" if len(maps) > 1 else ""
-                for level in ("coarse", "fine"):
-                    level_data = {**data, "label_level": level}
-                    if coarse_map is not None:
-                        level_data["coarse_map"] = coarse_map
-                    # A coarse model's own accuracy is already the coarse task: no second attack.
-                    eval_edits = {"score_coarse": level == "fine"}
-                    cells.append(
-                        self.fit_cell(
-                            settings,
-                            conf,
-                            f"erm-{level}{tag}-seed{seed}",
-                            "ERM",
-                            seed,
-                            {"data": level_data},
-                            eval_edits,
-                            coarse_map=str(preset) if preset is not None else None,
-                        )
-                    )
+                cells.append(replace(cell, columns={**cell.columns, "method": method}))
         return cells
 
     def collect(self, cell: Cell, settings: Settings, cli: Any, run_dir: str) -> list[Row]:
