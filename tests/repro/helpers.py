@@ -28,6 +28,13 @@ GRIDS = {
     ],
     "memorization": ["--set", "train_eps={AT: [0.1], TRADES: [0.1]}"],
     "fine-vs-coarse": [],
+    "fine-vs-coarse-factors": [
+        "--set",
+        "factors={optimizer: {sgd: {}, adam: {model: {init_args: {optimizer: "
+        "{class_path: torch.optim.Adam, init_args: {lr: 0.001}}}}}}}",
+        "--set",
+        "base={}",
+    ],
     "mislabelled": [
         "--set",
         "noise_rate=0.1",

@@ -52,10 +52,17 @@ def test_the_gap_per_recipe_is_fine_minus_coarse_paired_by_seed():
     table = gap_table(planted_results(), GRID).set_index(["recipe", "coarse map"])
     column = "coarse robust acc @ ε=0.03, fine − coarse"
     mean_of = lambda key: float(table.loc[key, column].split(" ± ")[0])  # noqa: E731
-    assert mean_of(("width=w8", "semantic")) == pytest.approx(0.10 + np.mean(SEED_NOISE), abs=1e-3)
-    assert mean_of(("width=w8", "halves")) == pytest.approx(-0.10 + np.mean(SEED_NOISE), abs=1e-3)
+    assert mean_of(("base (width=w8)", "semantic")) == pytest.approx(
+        0.10 + np.mean(SEED_NOISE), abs=1e-3
+    )
+    assert mean_of(("base (width=w8)", "halves")) == pytest.approx(
+        -0.10 + np.mean(SEED_NOISE), abs=1e-3
+    )
     assert mean_of(("width=w32", ALL_MAPS)) == pytest.approx(0.10 + np.mean(SEED_NOISE), abs=1e-3)
-    assert table.loc[("width=w8", "semantic"), "coarse clean acc, fine − coarse"] == "0.000 ± 0.000"
+    assert (
+        table.loc[("base (width=w8)", "semantic"), "coarse clean acc, fine − coarse"]
+        == "0.000 ± 0.000"
+    )
     assert (table["seeds"] == 4).all()
 
 
@@ -70,8 +77,8 @@ def test_each_factor_effect_is_the_change_of_the_gap_from_the_base():
     assert change.loc[ALL_MAPS].tolist() == pytest.approx([0.1, 0.0], abs=1e-9)
     assert effects.loc["semantic", "interval"] == "above 0"
     lines = sign_lines(planted_results(), GRID, headline).splitlines()
-    assert lines[0] == "- `semantic`: **above 0**: width=w8 | width=w32"
-    assert lines[1] == "- `halves`: **below 0**: width=w8 | width=w32"
+    assert lines[0] == "- `semantic`: **above 0**: base (width=w8) | width=w32"
+    assert lines[1] == "- `halves`: **below 0**: base (width=w8) | width=w32"
 
 
 def test_the_summary_and_figure_of_planted_results(tmp_path):
@@ -79,7 +86,7 @@ def test_the_summary_and_figure_of_planted_results(tmp_path):
     settings = Settings(dataset="fashion_mnist", quick=True, seeds=4, out=str(tmp_path),
                         overrides=("factors={width: {w8: {}, w32: {x: 1}}}", "base={}"))  # fmt: skip
     text = experiment.summary(planted_results(), settings)
-    assert "| width=w8 | semantic | 0.000 ± 0.000 |" in text
+    assert "| base (width=w8) | semantic | 0.000 ± 0.000 |" in text
     assert "width: w8 → w32" in text and "## Sign of the gap at ε=0.03" in text
     figure = experiment.figure(planted_results(), settings)
     panels = [ax for ax in figure.axes if ax.get_title()]
@@ -147,3 +154,34 @@ def test_another_maps_scores_equal_the_callbacks_own_on_that_map(coarse_map):
                           "coarse_robust_acc@0.3"]  # fmt: skip
     assert list(mine.values()) == pytest.approx(expected, abs=1e-9)
     assert mine["coarse_robust_acc@0.3"] < mine["coarse_acc"]  # the attack did break points
+
+
+def test_the_tiny_digits_grid_end_to_end(tiny_results):
+    """`benign repro fine-vs-coarse-factors` (SGD vs Adam, 1 seed): INTERFACE.md's columns, a
+    coarse and a fine run per recipe, and the summary's gap read from results.csv."""
+    import os
+
+    from tests.repro.test_e2e import check_png
+    from tests.repro.test_tables import INTERFACE_COLUMNS
+
+    out = tiny_results("fine-vs-coarse-factors")
+    results = pd.read_csv(os.path.join(out, "results.csv"))
+    assert list(results.columns) == INTERFACE_COLUMNS
+    tags = ["ERM[optimizer=sgd]", "ERM[optimizer=adam]"]
+    assert sorted(results["method"].unique()) == sorted(tags)
+    robust = results[(results["metric"] == "coarse_robust_acc") & (results["eps"] == 0.1)]
+    assert len(robust) == 4 and (robust["coarse_map"] == "halves").all()
+    by = robust.set_index(["method", "label_level"])["value"]
+    gap = by[(tags[1], "fine")] - by[(tags[1], "coarse")]
+    with open(os.path.join(out, "summary.md")) as handle:
+        summary = handle.read()
+    assert f"| optimizer=adam | halves | {by_clean(results, tags[1]):.3f} | " in summary
+    assert f"| {gap:.3f} | 1 |" in summary
+    check_png(os.path.join(out, "figure.png"))
+
+
+def by_clean(results: pd.DataFrame, tag: str) -> float:
+    """The clean coarse accuracy gap (fine − coarse) of recipe ``tag``."""
+    rows = results[(results["metric"] == "coarse_acc") & (results["method"] == tag)]
+    values = rows.set_index("label_level")["value"]
+    return float(values["fine"] - values["coarse"])

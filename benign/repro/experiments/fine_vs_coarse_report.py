@@ -69,9 +69,13 @@ def _order(results: pd.DataFrame, grid: Sequence[Recipe]) -> tuple[list[str], li
     return tags + [t for t in present if t not in tags], maps
 
 
-def _levels(tag: str) -> str:
-    levels = parse_tag(tag)[1]
-    return ", ".join(f"{k}={v}" for k, v in levels.items()) or tag
+def _label(tag: str, base: str) -> str:
+    """A recipe as the tables name it: the base with all its levels, any other recipe by the
+    levels it changes (``width=w32``)."""
+    levels, base_levels = parse_tag(tag)[1], parse_tag(base)[1]
+    if tag == base:
+        return "base (" + ", ".join(f"{k}={v}" for k, v in levels.items()) + ")" if levels else tag
+    return ", ".join(f"{k}={v}" for k, v in levels.items() if base_levels.get(k) != v) or tag
 
 
 def gap_table(results: pd.DataFrame, grid: Sequence[Recipe]) -> pd.DataFrame:
@@ -82,7 +86,7 @@ def gap_table(results: pd.DataFrame, grid: Sequence[Recipe]) -> pd.DataFrame:
     rows = []
     for tag in tags:
         for name in [*maps, *([ALL_MAPS] if len(maps) > 1 else [])]:
-            row = {"recipe": _levels(tag), "coarse map": name}
+            row = {"recipe": _label(tag, tags[0]), "coarse map": name}
             seeds = 0
             for label, frame in per_column.items():
                 values = frame[(frame["method"] == tag) & (frame["coarse_map"] == name)]["gap"]
@@ -129,7 +133,7 @@ def sign_lines(results: pd.DataFrame, grid: Sequence[Recipe], column: Column) ->
         verdicts: dict[str, list[str]] = {}
         for tag in tags:
             values = frame[(frame["method"] == tag) & (frame["coarse_map"] == name)]["gap"]
-            verdicts.setdefault(direction(*mean_ci(values)), []).append(_levels(tag))
+            verdicts.setdefault(direction(*mean_ci(values)), []).append(_label(tag, tags[0]))
         said = "; ".join(f"**{k}**: {' | '.join(v)}" for k, v in verdicts.items())
         lines.append(f"- `{name}`: {said}")
     return "\n".join(lines)
@@ -206,7 +210,8 @@ def factors_figure(
             ax.scatter(values, np.full(len(values), position), s=10, color=colour, alpha=0.4)
             ax.errorbar(mean, position, xerr=np.nan_to_num(ci), fmt="o", color=colour, capsize=3)
         ax.axvline(0.0, color="black", linewidth=0.8)
-        ax.set_yticks(y, [_levels(t).replace(", ", "\n") for t in tags] if ax is axes[0] else [])
+        labels = [_label(t, tags[0]).replace(" (", "\n(").replace(", ", ",\n") for t in tags]
+        ax.set_yticks(y, labels if ax is axes[0] else [])
         ax.set_title(f"coarse map: {name}", fontsize=10)
         ax.set_xlabel(f"fine − coarse, coarse robust acc @ ε={eps:g}")
         ax.grid(alpha=0.3, axis="x")
