@@ -389,6 +389,16 @@ BAD_INPUTS: list[tuple[str, Callable[[dict], list[str]], tuple[str, ...]]] = [
         ("invalid choice: 'nope'", "slurm"),
     ),
     ("repro-dataset-unknown", repro("label-noise", "--dataset", "imagenet"), ("imagenet",)),
+    (
+        "repro-factor-design-unknown",
+        repro("fine-vs-coarse-factors", "--quick", "--set", "design=latin"),
+        ("design must be one of one_at_a_time, full", "'latin'"),
+    ),
+    (
+        "repro-factor-base-level-unknown",
+        repro("fine-vs-coarse-factors", "--quick", "--set", "base.width=w9"),
+        ("base width='w9' is not one of its levels", "w128"),
+    ),
     # bench
     ("bench-case-unknown", bench("--cases", "nope"), ("unknown --cases nope", "erm")),
     ("bench-model-unknown", bench("--model", "nope"), ("unknown --model 'nope'", "cnn")),

@@ -69,7 +69,7 @@ def test_every_notebook_runs_on_a_fresh_clone_with_the_shipped_samples(repo_root
     )  # fmt: skip
     notebooks = sorted(glob.glob(str(clone / "notebooks" / "*.ipynb")))
     assert done.returncode == 0 and f"{len(notebooks)} passed" in done.stdout, done.stdout[-4000:]
-    assert len(notebooks) == 7
+    assert len(notebooks) == 8
     for path in notebooks:
         outputs = [o for c in nbformat.read(path, as_version=4).cells for o in c.get("outputs", [])]
         text = "".join(o.get("text", "") for o in outputs)

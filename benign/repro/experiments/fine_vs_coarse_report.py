@@ -61,10 +61,11 @@ def _coarse_columns(results: pd.DataFrame) -> list[Column]:
     ]
 
 
-def _order(results: pd.DataFrame, grid: Sequence[Recipe]) -> tuple[list[str], list[str]]:
-    """The recipe tags in the design's order (base first) and the coarse maps in grid order."""
+def _order(results: pd.DataFrame, grid: Sequence[Recipe] | None) -> tuple[list[str], list[str]]:
+    """The recipe tags in the design's order (base first; without ``grid``, the order of the
+    rows, whose first cells are the base recipe's) and the coarse maps in grid order."""
     present = list(dict.fromkeys(results["method"].astype(str)))
-    tags = [r.tag("ERM") for r in grid if r.tag("ERM") in present]
+    tags = [r.tag("ERM") for r in grid or [] if r.tag("ERM") in present]
     maps = list(dict.fromkeys(results["coarse_map"].fillna("default").astype(str)))
     return tags + [t for t in present if t not in tags], maps
 
@@ -78,7 +79,7 @@ def _label(tag: str, base: str) -> str:
     return ", ".join(f"{k}={v}" for k, v in levels.items() if base_levels.get(k) != v) or tag
 
 
-def gap_table(results: pd.DataFrame, grid: Sequence[Recipe]) -> pd.DataFrame:
+def gap_table(results: pd.DataFrame, grid: Sequence[Recipe] | None) -> pd.DataFrame:
     """Rows recipe x map, one ``fine − coarse`` column per measure, and the seeds."""
     tags, maps = _order(results, grid)
     columns = _coarse_columns(results)
@@ -97,7 +98,9 @@ def gap_table(results: pd.DataFrame, grid: Sequence[Recipe]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def effect_table(results: pd.DataFrame, grid: Sequence[Recipe], column: Column) -> pd.DataFrame:
+def effect_table(
+    results: pd.DataFrame, grid: Sequence[Recipe] | None, column: Column
+) -> pd.DataFrame:
     """Per non-base recipe and map: its gap minus the base recipe's gap, paired by seed."""
     tags, maps = _order(results, grid)
     frame = _with_pooled(gaps(results, column))
@@ -124,7 +127,7 @@ def effect_table(results: pd.DataFrame, grid: Sequence[Recipe], column: Column) 
     return pd.DataFrame(rows)
 
 
-def sign_lines(results: pd.DataFrame, grid: Sequence[Recipe], column: Column) -> str:
+def sign_lines(results: pd.DataFrame, grid: Sequence[Recipe] | None, column: Column) -> str:
     """One line per map: which recipes' gap is above 0, below 0, or includes 0 (95%)."""
     tags, maps = _order(results, grid)
     frame = _with_pooled(gaps(results, column))
@@ -192,7 +195,7 @@ def _backbone(results: pd.DataFrame, tag: str) -> str:
 
 
 def factors_figure(
-    results: pd.DataFrame, grid: Sequence[Recipe], wanted_eps: float | None
+    results: pd.DataFrame, grid: Sequence[Recipe] | None = None, wanted_eps: float | None = None
 ) -> Figure:
     """Per coarse map (and pooled): each recipe's gap at the headline eps, mean ± 95% CI, with
     the seeds' own gaps as dots; the base recipe on top, 0 marked."""

@@ -24,6 +24,7 @@ SAMPLE_COMMANDS = {
     "theorem1": "benign repro theorem1 --quick",
     "representation": "benign repro representation --quick",
     "boundary": "benign repro boundary --quick",
+    "fine-vs-coarse-factors": "benign repro fine-vs-coarse-factors --quick",
 }
 
 
