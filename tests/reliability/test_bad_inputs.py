@@ -399,6 +399,11 @@ BAD_INPUTS: list[tuple[str, Callable[[dict], list[str]], tuple[str, ...]]] = [
         repro("fine-vs-coarse-factors", "--quick", "--set", "base.width=w9"),
         ("base width='w9' is not one of its levels", "w128"),
     ),
+    (
+        "repro-factor-audit-seeds-negative",
+        repro("fine-vs-coarse-factors", "--quick", "--set", "audit_seeds=-1"),
+        ("audit_seeds must be a count of seeds >= 0", "-1"),
+    ),
     # bench
     ("bench-case-unknown", bench("--cases", "nope"), ("unknown --cases nope", "erm")),
     ("bench-model-unknown", bench("--model", "nope"), ("unknown --model 'nope'", "cnn")),

@@ -27,6 +27,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from benign.callbacks import RobustnessEval
+from benign.errors import ConfigError
 from benign.repro.base import Cell, Row
 from benign.repro.coarse_scores import coarse_map_tensor, coarse_scores
 from benign.repro.config import Settings
@@ -46,7 +47,12 @@ class FineVsCoarseFactors(FineVsCoarse):
         that a stopped grid has whole seeds of every recipe."""
         conf = self.config(settings)
         grid = recipes(conf)
-        audit_seeds = int(conf.get("audit_seeds", settings.seeds))
+        audit_seeds = conf.get("audit_seeds", settings.seeds)
+        if isinstance(audit_seeds, bool) or not isinstance(audit_seeds, int) or audit_seeds < 0:
+            raise ConfigError(
+                f"audit_seeds must be a count of seeds >= 0, got {audit_seeds!r}: set e.g. "
+                "--set audit_seeds=1"
+            )
         cells = []
         for seed in range(settings.seeds):
             edits = {} if seed < audit_seeds else {"sanity_samples": 0}
