@@ -9,6 +9,7 @@ import pytest
 from benign.repro.config import Settings
 from benign.repro.experiments.fine_vs_coarse_report import (
     ALL_MAPS,
+    accuracy_table,
     effect_table,
     gap_table,
     sign_lines,
@@ -45,6 +46,9 @@ def planted_results() -> pd.DataFrame:
                            "coarse_map": name, "seed": seed}  # fmt: skip
                 rows.append(make_row(columns, "coarse_robust_acc", value, eps=0.03))
                 rows.append(make_row(columns, "coarse_acc", 0.9))
+                if level == "coarse" or name == "semantic":  # one fine run: under its first map
+                    fit = 0.99 if level == "fine" else 0.95 if name == "halves" else 1.0
+                    rows.append(make_row(columns, "train_acc", fit))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -64,6 +68,17 @@ def test_the_gap_per_recipe_is_fine_minus_coarse_paired_by_seed():
         == "0.000 ± 0.000"
     )
     assert (table["seeds"] == 4).all()
+
+
+def test_the_accuracy_table_keeps_the_fine_runs_fit_for_every_map():
+    table = accuracy_table(planted_results(), GRID, 0.03).set_index(
+        ["recipe", "coarse map", "trained on"]
+    )
+    assert len(table) == 2 * 2 * 2
+    wide_halves = table.loc[("width=w32", "halves")]
+    assert wide_halves.loc["coarse", "coarse robust acc @ ε=0.03"].startswith("0.715 ± ")
+    assert wide_halves.loc["fine", "train acc (own labels)"] == "0.990 ± 0.000"
+    assert wide_halves.loc["coarse", "train acc (own labels)"] == "0.950 ± 0.000"
 
 
 def test_each_factor_effect_is_the_change_of_the_gap_from_the_base():

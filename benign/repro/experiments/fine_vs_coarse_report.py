@@ -98,6 +98,35 @@ def gap_table(results: pd.DataFrame, grid: Sequence[Recipe] | None) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def accuracy_table(
+    results: pd.DataFrame, grid: Sequence[Recipe] | None, eps: float
+) -> pd.DataFrame:
+    """Rows recipe x map x training labels: coarse clean and robust accuracy at ``eps`` and the
+    training accuracy on the model's own labels (did it interpolate?), mean ± 95% CI."""
+    tags, maps = _order(results, grid)
+    frame = results.assign(coarse_map=results["coarse_map"].fillna("default").astype(str))
+    columns = [
+        Column("coarse clean acc", "coarse_acc"),
+        Column(f"coarse robust acc @ ε={eps:g}", "coarse_robust_acc", eps),
+        Column("train acc (own labels)", "train_acc"),
+    ]
+    rows = []
+    for tag in tags:
+        for name in maps:
+            for level in ("coarse", "fine"):
+                runs = frame[(frame["method"] == tag) & (frame["label_level"] == level)]
+                row = {"recipe": _label(tag, tags[0]), "coarse map": name, "trained on": level}
+                for column in columns:
+                    # one fine-label run serves every map: its training fit is under its first
+                    values = select(runs, column.metric, column.eps)
+                    if column.metric != "train_acc" or level == "coarse":
+                        values = values[values["coarse_map"] == name]
+                    mean, ci, n = mean_ci(values.drop_duplicates("seed")["value"])
+                    row[column.label] = format_mean_ci(mean, ci) if n else "–"
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def effect_table(
     results: pd.DataFrame, grid: Sequence[Recipe] | None, column: Column
 ) -> pd.DataFrame:
@@ -169,6 +198,10 @@ def factors_summary(
     )
     sections = [
         ("Recipes", markdown_table(recipes)),
+        (
+            f"Coarse-task accuracy at ε={eps:g} and training fit",
+            markdown_table(accuracy_table(results, grid, eps)),
+        ),
         (
             "Gap per recipe (fine − coarse, paired by seed)",
             markdown_table(gap_table(results, grid)),
