@@ -236,7 +236,9 @@ def factors_figure(
     tags, maps = _order(results, grid)
     frame = _with_pooled(gaps(results, Column("", "coarse_robust_acc", eps)))
     panels = [*maps, *([ALL_MAPS] if len(maps) > 1 else [])]
-    figure, axes = new_figure(len(panels), width=4.6, height=0.55 * len(tags) + 1.8)
+    # one panel gets the room of two: the recipe labels and the title need it
+    width = 4.6 if len(panels) > 1 else 8.0
+    figure, axes = new_figure(len(panels), width=width, height=0.55 * len(tags) + 1.8)
     y = np.arange(len(tags))[::-1]
     for ax, name in zip(axes, panels, strict=True):
         for position, tag in zip(y, tags, strict=True):
