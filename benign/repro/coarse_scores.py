@@ -21,20 +21,24 @@ from benign.callbacks.coarse import CoarseLogits
 from benign.callbacks.eval_grid import correct_count, eps_key, robust_grid
 from benign.callbacks.fault_tolerance import epoch_seed
 from benign.callbacks.robustness_eval import EVAL_STREAM
+from benign.data.coarse import resolve_coarse_map
 from benign.data.loaders import eval_loader
-from benign.errors import ConfigError
+from benign.data.options import ClassFacts
 
 
-def coarse_map_tensor(datamodule: object, spec: str | Sequence[int] | None) -> Tensor:
+def coarse_map_tensor(datamodule: ClassFacts, spec: str | Sequence[int] | None) -> Tensor:
     """The fine -> coarse map of a preset name or explicit list of ``datamodule``'s dataset
-    (``None``: its default preset)."""
-    presets = type(datamodule).coarse_map_presets
-    name = spec if spec is not None else type(datamodule).default_coarse_map
-    if isinstance(name, str):
-        if name not in presets:
-            raise ConfigError(f"unknown coarse_map {name!r}: use one of {', '.join(presets)}")
-        return torch.as_tensor(presets[name], dtype=torch.long)
-    return torch.as_tensor(list(name), dtype=torch.long)
+    (``None``: its default preset), resolved and checked as the data module resolves its own
+    (:func:`benign.data.coarse.resolve_coarse_map`)."""
+    mapping, _, _ = resolve_coarse_map(
+        spec,
+        presets=datamodule.coarse_map_presets,
+        preset_names=datamodule.coarse_class_names_presets,
+        default=datamodule.default_coarse_map,
+        fine_names=tuple(datamodule.fine_classes),
+        dataset=datamodule.name,
+    )
+    return torch.as_tensor(mapping, dtype=torch.long)
 
 
 @torch.inference_mode(False)

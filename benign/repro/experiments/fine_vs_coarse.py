@@ -10,7 +10,7 @@ model directly (its ``acc``/``robust_acc`` are coarse and are also written as ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -140,7 +140,7 @@ class FineVsCoarse(FitExperiment):
     def figure(self, results: pd.DataFrame, settings: Settings) -> Figure:
         """Per coarse map, coarse robust accuracy vs eps of both trainings; at the setting
         ``headline_eps`` (else the eps nearest 0.1), the paired seeds or one bar per map."""
-        results = _with_map(results)
+        results = with_map(results)
         maps = _map_order(results)
         several = len(maps) > 1
         wanted = self.config(settings).get("headline_eps")
@@ -176,7 +176,7 @@ class FineVsCoarse(FitExperiment):
         else:
             paired_points(
                 axes[-1],
-                _per_seed(results, eps),
+                per_seed(results, eps),
                 ["coarse", "fine"],
                 labels=[LEVEL_LABELS["coarse"], LEVEL_LABELS["fine"]],
                 title=f"Coarse robust accuracy at ε={eps:g}, per seed",
@@ -188,7 +188,7 @@ class FineVsCoarse(FitExperiment):
         )
 
     def summary(self, results: pd.DataFrame, settings: Settings) -> str:
-        results = _with_map(results)
+        results = with_map(results)
         maps = _map_order(results)
         several = len(maps) > 1
         columns = [
@@ -206,8 +206,8 @@ class FineVsCoarse(FitExperiment):
         for name in maps:
             of_map = results[results["coarse_map"] == name]
             for column in columns:
-                per_seed = _per_seed(of_map, column.eps, column.metric)
-                diff = (per_seed["fine"] - per_seed["coarse"]).dropna()
+                levels = per_seed(of_map, column.eps, column.metric)
+                diff = (levels["fine"] - levels["coarse"]).dropna()
                 mean, ci, n = mean_ci(diff)
                 gaps.append(
                     {
@@ -245,7 +245,7 @@ class FineVsCoarse(FitExperiment):
 DEFAULT_MAP = "the dataset's default"
 
 
-def _with_map(results: pd.DataFrame) -> pd.DataFrame:
+def with_map(results: pd.DataFrame) -> pd.DataFrame:
     """``results`` with every ``coarse_map`` a string (missing: :data:`DEFAULT_MAP`)."""
     frame = results.copy()
     frame["coarse_map"] = frame["coarse_map"].fillna(DEFAULT_MAP).astype(str)
@@ -257,10 +257,16 @@ def _map_order(results: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(results["coarse_map"].tolist())) or [DEFAULT_MAP]
 
 
-def _per_seed(
-    results: pd.DataFrame, eps: float | None, metric: str = "coarse_robust_acc"
+def per_seed(
+    results: pd.DataFrame,
+    eps: float | None,
+    metric: str = "coarse_robust_acc",
+    index: Sequence[str] = ("seed",),
 ) -> pd.DataFrame:
-    """One row per seed, one column per label level, of ``metric`` at ``eps``."""
+    """One row per seed (per combination of ``index``), one column per label level (coarse,
+    fine), of ``metric`` at ``eps``."""
     rows = select(results, metric, eps)
-    table = rows.pivot_table(index="seed", columns="label_level", values="value", aggfunc="mean")
+    table = rows.pivot_table(
+        index=list(index), columns="label_level", values="value", aggfunc="mean"
+    )
     return table.reindex(columns=["coarse", "fine"])

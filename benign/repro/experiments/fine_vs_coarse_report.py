@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from benign.repro.experiments.fine_vs_coarse import per_seed, with_map
 from benign.repro.factor_design import Recipe, parse_tag
 from benign.repro.paired import direction
 from benign.repro.plots import new_figure, with_title
@@ -35,15 +36,10 @@ ALL_MAPS = "all maps (mean)"
 
 def gaps(results: pd.DataFrame, column: Column) -> pd.DataFrame:
     """Per recipe (``method`` tag), coarse map and seed: fine minus coarse of ``column``."""
-    rows = select(results, column.metric, column.eps)
-    rows = rows.assign(coarse_map=rows["coarse_map"].fillna("default").astype(str))
-    table = rows.pivot_table(
-        index=["method", "coarse_map", "seed"],
-        columns="label_level",
-        values="value",
-        aggfunc="mean",
-    ).reindex(columns=["coarse", "fine"])
-    return (table["fine"] - table["coarse"]).dropna().rename("gap").reset_index()
+    levels = per_seed(
+        with_map(results), column.eps, column.metric, ["method", "coarse_map", "seed"]
+    )
+    return (levels["fine"] - levels["coarse"]).dropna().rename("gap").reset_index()
 
 
 def _with_pooled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -52,6 +48,16 @@ def _with_pooled(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     pooled = frame.groupby(["method", "seed"], as_index=False)["gap"].mean()
     return pd.concat([frame, pooled.assign(coarse_map=ALL_MAPS)], ignore_index=True)
+
+
+def _with_all(maps: list[str]) -> list[str]:
+    """The maps, then :data:`ALL_MAPS` when there are several (see :func:`_with_pooled`)."""
+    return [*maps, ALL_MAPS] if len(maps) > 1 else list(maps)
+
+
+def _gap_of(frame: pd.DataFrame, tag: str, name: str) -> pd.Series:
+    """The per-seed gaps of recipe ``tag`` on map ``name`` (a :func:`gaps` frame)."""
+    return frame[(frame["method"] == tag) & (frame["coarse_map"] == name)]["gap"]
 
 
 def _coarse_columns(results: pd.DataFrame) -> list[Column]:
@@ -66,7 +72,7 @@ def _order(results: pd.DataFrame, grid: Sequence[Recipe] | None) -> tuple[list[s
     rows, whose first cells are the base recipe's) and the coarse maps in grid order."""
     present = list(dict.fromkeys(results["method"].astype(str)))
     tags = [r.tag("ERM") for r in grid or [] if r.tag("ERM") in present]
-    maps = list(dict.fromkeys(results["coarse_map"].fillna("default").astype(str)))
+    maps = list(dict.fromkeys(with_map(results)["coarse_map"]))
     return tags + [t for t in present if t not in tags], maps
 
 
@@ -86,11 +92,11 @@ def gap_table(results: pd.DataFrame, grid: Sequence[Recipe] | None) -> pd.DataFr
     per_column = {c.label: _with_pooled(gaps(results, c)) for c in columns}
     rows = []
     for tag in tags:
-        for name in [*maps, *([ALL_MAPS] if len(maps) > 1 else [])]:
+        for name in _with_all(maps):
             row = {"recipe": _label(tag, tags[0]), "coarse map": name}
             seeds = 0
             for label, frame in per_column.items():
-                values = frame[(frame["method"] == tag) & (frame["coarse_map"] == name)]["gap"]
+                values = _gap_of(frame, tag, name)
                 mean, ci, n = mean_ci(values)
                 row[f"{label}, fine − coarse"] = format_mean_ci(mean, ci) if n else "–"
                 seeds = max(seeds, n)
@@ -104,7 +110,7 @@ def accuracy_table(
     """Rows recipe x map x training labels: coarse clean and robust accuracy at ``eps`` and the
     training accuracy on the model's own labels (did it interpolate?), mean ± 95% CI."""
     tags, maps = _order(results, grid)
-    frame = results.assign(coarse_map=results["coarse_map"].fillna("default").astype(str))
+    frame = with_map(results)
     columns = [
         Column("coarse clean acc", "coarse_acc"),
         Column(f"coarse robust acc @ ε={eps:g}", "coarse_robust_acc", eps),
@@ -138,7 +144,7 @@ def effect_table(
     for tag in tags[1:]:
         changed = {k: v for k, v in parse_tag(tag)[1].items() if base_levels.get(k) != v}
         change = ", ".join(f"{k}: {base_levels.get(k)} → {v}" for k, v in changed.items())
-        for name in [*maps, *([ALL_MAPS] if len(maps) > 1 else [])]:
+        for name in _with_all(maps):
             of_map = frame[frame["coarse_map"] == name].set_index(["method", "seed"])["gap"]
             diff = (
                 of_map.get(tag, pd.Series(dtype=float)) - of_map.get(base, pd.Series(dtype=float))
@@ -161,10 +167,10 @@ def sign_lines(results: pd.DataFrame, grid: Sequence[Recipe] | None, column: Col
     tags, maps = _order(results, grid)
     frame = _with_pooled(gaps(results, column))
     lines = []
-    for name in [*maps, *([ALL_MAPS] if len(maps) > 1 else [])]:
+    for name in _with_all(maps):
         verdicts: dict[str, list[str]] = {}
         for tag in tags:
-            values = frame[(frame["method"] == tag) & (frame["coarse_map"] == name)]["gap"]
+            values = _gap_of(frame, tag, name)
             verdicts.setdefault(direction(*mean_ci(values)), []).append(_label(tag, tags[0]))
         said = "; ".join(f"**{k}**: {' | '.join(v)}" for k, v in verdicts.items())
         lines.append(f"- `{name}`: {said}")
@@ -235,14 +241,14 @@ def factors_figure(
     eps = headline_eps(results, "coarse_robust_acc", wanted_eps, default=0.1)
     tags, maps = _order(results, grid)
     frame = _with_pooled(gaps(results, Column("", "coarse_robust_acc", eps)))
-    panels = [*maps, *([ALL_MAPS] if len(maps) > 1 else [])]
+    panels = _with_all(maps)
     # one panel gets the room of two: the recipe labels and the title need it
     width = 4.6 if len(panels) > 1 else 8.0
     figure, axes = new_figure(len(panels), width=width, height=0.55 * len(tags) + 1.8)
     y = np.arange(len(tags))[::-1]
     for ax, name in zip(axes, panels, strict=True):
         for position, tag in zip(y, tags, strict=True):
-            values = frame[(frame["method"] == tag) & (frame["coarse_map"] == name)]["gap"]
+            values = _gap_of(frame, tag, name)
             mean, ci, n = mean_ci(values)
             colour = "tab:blue" if mean - ci > 0 else "tab:red" if mean + ci < 0 else "tab:gray"
             ax.scatter(values, np.full(len(values), position), s=10, color=colour, alpha=0.4)
